@@ -1,0 +1,61 @@
+"""Local attribution a_u of each learning unit (PIPO_SPEC §1 step 5), one function per base algorithm.
+
+A registry in the style of verl's ``register_adv_est``: a new base algorithm registers the
+function that turns what its own update used into per-token attributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    group_size: int  # G, rollouts per prompt
+    group_norm: str = "size"  # size: A_i / G; none: A_i
+
+
+AttributionFn = Callable[[Mapping[str, torch.Tensor], AttributionConfig], torch.Tensor]
+ATTRIBUTION_REGISTRY: dict[str, AttributionFn] = {}
+
+
+def register_attribution(*names: str) -> Callable[[AttributionFn], AttributionFn]:
+    """Register an attribution function under one or more base-algorithm names."""
+
+    def decorator(fn: AttributionFn) -> AttributionFn:
+        for name in names:
+            if name in ATTRIBUTION_REGISTRY and ATTRIBUTION_REGISTRY[name] is not fn:
+                raise ValueError(f"attribution {name!r} is already registered")
+            ATTRIBUTION_REGISTRY[name] = fn
+        return fn
+
+    return decorator
+
+
+def get_attribution_fn(name: str) -> AttributionFn:
+    if name not in ATTRIBUTION_REGISTRY:
+        raise ValueError(f"no PIPO attribution registered for {name!r} (known: {sorted(ATTRIBUTION_REGISTRY)})")
+    return ATTRIBUTION_REGISTRY[name]
+
+
+@register_attribution("grpo")
+def group_relative_attribution(data: Mapping[str, torch.Tensor], config: AttributionConfig) -> torch.Tensor:
+    """Ã_i = A_i / G for every token of response i.
+
+    Args:
+        data: ``advantages`` (bs, response_length), the group-relative advantages the base
+            update used (already broadcast over the response tokens), and ``response_mask``.
+        config: group size and normalisation.
+
+    Returns:
+        attributions: (bs, response_length), zero outside the response mask.
+    """
+    adv = data["advantages"].detach() * data["response_mask"]
+    if config.group_norm == "size":
+        return adv / config.group_size
+    if config.group_norm == "none":
+        return adv.clone()
+    raise ValueError(f"unknown group_norm {config.group_norm!r} (expected 'size' or 'none')")

@@ -1,0 +1,46 @@
+"""Evaluation: Pass@1 with one greedy sample per problem, and mean@k at the sampling temperature."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from pipo.backends.local.rollout import generate
+
+
+def evaluate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    benchmarks: dict[str, list[dict]],
+    stands_for: dict[str, str],
+    verifier: Callable[[str, str], float],
+    max_prompt_length: int,
+    max_new_tokens: int,
+    temperature: float,
+    mean_at_k: int,
+    batch_size: int,
+) -> dict:
+    """Per-benchmark counts (so any average can be recomputed) and their unweighted averages."""
+    out: dict = {"benchmarks": {}}
+    for name, problems in benchmarks.items():
+        greedy, sampled = 0.0, 0.0
+        for i in range(0, len(problems), batch_size):
+            chunk = problems[i : i + batch_size]
+            prompts = [p["prompt"] for p in chunk]
+            truths = [p["ground_truth"] for p in chunk]
+            r = generate(model, tokenizer, prompts, 1, max_prompt_length, max_new_tokens, temperature, greedy=True)
+            greedy += sum(verifier(y, t) for y, t in zip(r.responses, truths, strict=True))
+            if mean_at_k:
+                r = generate(model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature)
+                sampled += sum(verifier(y, truths[g]) for y, g in zip(r.responses, r.group, strict=True))
+        n = len(problems)
+        entry = {"stands_for": stands_for.get(name, name), "n": n, "correct": greedy, "pass@1": greedy / n}
+        if mean_at_k:
+            entry.update({"k": mean_at_k, "correct_samples": sampled, f"mean@{mean_at_k}": sampled / (n * mean_at_k)})
+        out["benchmarks"][name] = entry
+    rows = out["benchmarks"].values()
+    out["avg"] = {"pass@1": sum(e["pass@1"] for e in rows) / len(rows)}
+    if mean_at_k:
+        out["avg"][f"mean@{mean_at_k}"] = sum(e[f"mean@{mean_at_k}"] for e in rows) / len(rows)
+    return out

@@ -1,0 +1,100 @@
+"""Batched sampling with a KV cache (Hugging Face ``generate``) and per-token log-probs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
+
+
+@dataclass
+class Rollout:
+    """Sampled responses; sequence tensors are (bs, prompt_length + response_length)."""
+
+    input_ids: torch.Tensor  # prompts left-padded, responses right-padded
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    response_mask: torch.Tensor  # (bs, response_length), 1.0 on response tokens up to and incl. EOS
+    responses: list[str]
+    group: np.ndarray  # (bs,), index of the prompt each response answers
+
+    @property
+    def response_length(self) -> int:
+        return self.response_mask.shape[1]
+
+
+@torch.no_grad()
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    n: int,
+    max_prompt_length: int,
+    max_new_tokens: int,
+    temperature: float,
+    greedy: bool = False,
+) -> Rollout:
+    """``n`` responses per prompt (greedy: one, decoded without sampling), in one batched call."""
+    device = model.device
+    enc = tokenizer(
+        prompts,
+        padding=True,
+        truncation=True,
+        max_length=max_prompt_length,
+        add_special_tokens=False,
+        return_tensors="pt",
+    )
+    gen_cfg = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=not greedy,
+        num_return_sequences=n,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **({} if greedy else {"temperature": temperature, "top_k": 0, "top_p": 1.0}),
+    )
+    was_training = model.training
+    model.eval()
+    out = model.generate(
+        input_ids=enc["input_ids"].to(device),
+        attention_mask=enc["attention_mask"].to(device),
+        generation_config=gen_cfg,
+    )
+    model.train(was_training)
+    prompt_len = enc["input_ids"].shape[1]
+    responses = out[:, prompt_len:]
+    is_eos = (responses == tokenizer.eos_token_id).long()
+    response_mask = ((is_eos.cumsum(-1) - is_eos) == 0).float()  # up to and including the first EOS
+    responses = torch.where(response_mask.bool(), responses, tokenizer.pad_token_id)
+    attention_mask = torch.cat([enc["attention_mask"].to(device).repeat_interleave(n, 0), response_mask.long()], 1)
+    return Rollout(
+        input_ids=torch.cat([out[:, :prompt_len], responses], 1),
+        attention_mask=attention_mask,
+        position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
+        response_mask=response_mask,
+        responses=tokenizer.batch_decode(responses, skip_special_tokens=True),
+        group=np.repeat(np.arange(len(prompts)), n),
+    )
+
+
+def log_probs(
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    response_length: int,
+) -> torch.Tensor:
+    """log π(y_t | x, y_<t) of the last ``response_length`` tokens, (bs, response_length)."""
+    logits = (
+        model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            logits_to_keep=response_length + 1,
+        )
+        .logits[:, :-1]
+        .float()
+    )
+    targets = input_ids[:, -response_length:]
+    return torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)

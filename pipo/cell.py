@@ -1,0 +1,42 @@
+"""Cell identity: a signature from the cell's semantic config, its run directory and a readable label."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from pipo.config import to_container
+
+SIGNATURE_VERSION = 1  # bump when the meaning of a config changes: old runs stop matching
+NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force")  # paths, launcher, logging
+
+
+def semantic_config(cfg: DictConfig) -> dict[str, Any]:
+    """The part of a composed config that determines a cell's numbers."""
+    sem = {k: v for k, v in to_container(cfg).items() if k not in NON_SEMANTIC and k != "hydra"}
+    if not sem["pipo"]["enabled"]:
+        sem["pipo"] = {"enabled": False}  # PIPO's knobs mean nothing when it is off
+    return sem
+
+
+def signature(cfg: DictConfig) -> str:
+    """12 hex digits of the hash of the semantic config."""
+    blob = json.dumps({"v": SIGNATURE_VERSION, **semantic_config(cfg)}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def label(cfg: DictConfig) -> str:
+    """A readable name, e.g. ``grpo+pipo(λ=0.1,K=8) · qwen3_4b_base · math · seed 42``."""
+    algo = cfg.algorithm.name
+    if cfg.pipo.enabled:
+        algo += f"+pipo(λ={cfg.pipo.lam:g},K={cfg.pipo.window})"
+    return f"{algo} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}"
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """``<run_root>/<scale>/<signature>/``."""
+    return Path(cfg.run_root) / cfg.scale.name / signature(cfg)

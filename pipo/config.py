@@ -1,0 +1,220 @@
+"""Typed schemas of the Hydra config groups, and the checks a composed cell must pass.
+
+The YAML files under ``conf/`` hold the values; these dataclasses hold the shape, so a
+misspelt key or a value of the wrong type fails at composition with Hydra's message.
+``validate`` then checks what types cannot (ranges, divisibility) and lists every problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+@dataclass
+class AlgorithmConfig:
+    """A base algorithm's settings at paper scale (Table 5); ``scale`` divides the batch sizes."""
+
+    name: str = MISSING
+    adv_estimator: str = MISSING  # verl advantage estimator name
+    policy_loss: str = MISSING  # verl policy loss name
+    loss_agg_mode: str = "token-mean"
+    clip_ratio_low: float = 0.2
+    clip_ratio_high: float = 0.2
+    clip_ratio_c: float = 3.0
+    batch_size: int = MISSING  # prompts per iteration
+    mini_batch_size: int = MISSING  # prompts per optimizer step
+    rollout_n: int = MISSING
+    epochs: int = 1  # passes over the training data at paper scale
+    norm_adv_by_std: bool = True
+    use_kl_loss: bool = False
+    kl_coef: float = 0.0
+    kl_type: str = "low_var_kl"
+    entropy_coeff: float = 0.0
+
+
+@dataclass
+class TinyModelConfig:
+    """How a tiny stand-in is built: Qwen3Config fields and the supervised warm-up."""
+
+    arch: dict[str, Any] = field(default_factory=dict)
+    sft_steps: int = 2000
+    sft_batch_size: int = 64
+    sft_lr: float = 3e-3
+    sft_seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    hf_id: str = MISSING  # the paper's model
+    tiny: TinyModelConfig = field(default_factory=TinyModelConfig)
+
+
+@dataclass
+class StandinSplit:
+    stands_for: str = MISSING  # the paper benchmark this split stands in for
+    level: int = MISSING
+    size: int = MISSING
+
+
+@dataclass
+class StandinConfig:
+    """The tiny-scale stand-in of a task: a generator and its splits."""
+
+    generator: str = MISSING
+    data_seed: int = 0
+    train_size: int = MISSING
+    splits: dict[str, StandinSplit] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # generator-specific
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING
+    verifier: str = MISSING
+    benchmarks: list[str] = field(default_factory=list)
+    standin: StandinConfig = field(default_factory=StandinConfig)
+
+
+@dataclass
+class PIPOConfig:
+    """PIPO_SPEC §1. ``enabled: false`` is the plain base algorithm."""
+
+    enabled: bool = MISSING
+    lam: float = 0.1  # rectification λ
+    window: int = 8  # K, the sliding-window length
+    min_history: int = 2  # no verification while fewer J values are in the window
+    eps: float = 1e-6
+    ddof: int = 0  # 0: population std of the window
+    delta_clip: float | None = None  # bound on |δ|; null: none (paper)
+    lr: float = MISSING  # η_PI
+    group_norm: str = "size"  # size: a_i = A_i / G; none: a_i = A_i
+
+
+@dataclass
+class EvalConfig:
+    every: int = 25  # steps between evaluations (also at step 0 and at the end)
+    mean_at_k: int = 4  # samples per problem for mean@k at the sampling temperature; 0: off
+    batch_size: int = 512
+
+
+@dataclass
+class ScaleConfig:
+    """Budget and shared hyperparameters of a scale."""
+
+    name: str = MISSING
+    batch_divisor: int = 1  # algorithm.batch_size and mini_batch_size are divided by it
+    steps: int = MISSING  # training iterations
+    max_prompt_length: int = MISSING
+    max_response_length: int = MISSING
+    temperature: float = 1.0
+    lr: float = MISSING
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 1.0
+    save_every: int = 10
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+@dataclass
+class BackendConfig:
+    name: str = MISSING
+    device: str = "cpu"
+    threads: int = 0  # torch CPU threads; 0: leave torch's default
+
+
+@dataclass
+class ClusterConfig:
+    name: str = MISSING
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # online | offline | disabled
+    project: str = "pipo"
+    entity: str | None = None
+    group: str | None = None
+
+
+@dataclass
+class TrainConfig:
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    pipo: PIPOConfig = field(default_factory=PIPOConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    seed: int = 42  # data seed: data order and sampling; the starting model is the same
+    force: bool = False  # rerun a cell whose record says done
+    run_root: str = "runs"
+    cache_dir: str = ".cache/pipo"
+
+
+def register_schemas() -> None:
+    """Register the schema that ``conf/train.yaml`` lists first in its defaults."""
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+class ConfigError(ValueError):
+    """A composed cell that cannot run; the message lists every problem."""
+
+
+WANDB_MODES = ("online", "offline", "disabled")
+LOSS_AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
+
+
+def problems(cfg: DictConfig | TrainConfig) -> list[str]:
+    """Every reason why a composed cell cannot run (empty if none)."""
+    c: Any = cfg
+    out = []
+    a, p, s = c.algorithm, c.pipo, c.scale
+    if not 0.0 <= p.lam <= 1.0:
+        out.append(f"pipo.lam={p.lam}: λ must lie in [0, 1]")
+    if p.window < 2:
+        out.append(f"pipo.window={p.window}: the window K must be >= 2")
+    if not 1 <= p.min_history <= p.window:
+        out.append(f"pipo.min_history={p.min_history}: must lie in [1, pipo.window={p.window}]")
+    if p.group_norm not in ("size", "none"):
+        out.append(f"pipo.group_norm={p.group_norm!r}: expected 'size' or 'none'")
+    if p.delta_clip is not None and p.delta_clip <= 0:
+        out.append(f"pipo.delta_clip={p.delta_clip}: must be > 0 or null")
+    if p.lr <= 0 or s.lr <= 0:
+        out.append(f"learning rates must be > 0 (scale.lr={s.lr}, pipo.lr={p.lr})")
+    if a.loss_agg_mode not in LOSS_AGG_MODES:
+        out.append(f"algorithm.loss_agg_mode={a.loss_agg_mode!r}: expected one of {LOSS_AGG_MODES}")
+    if a.rollout_n < 1:
+        out.append(f"algorithm.rollout_n={a.rollout_n}: must be >= 1")
+    if a.adv_estimator == "grpo" and a.rollout_n < 2:
+        out.append(f"algorithm.rollout_n={a.rollout_n}: group-relative advantages need >= 2 rollouts per prompt")
+    for key in ("batch_size", "mini_batch_size"):
+        if a[key] % s.batch_divisor:
+            out.append(f"algorithm.{key}={a[key]} is not divisible by scale.batch_divisor={s.batch_divisor}")
+    if a.batch_size % a.mini_batch_size:
+        out.append(f"algorithm.batch_size={a.batch_size} is not a multiple of mini_batch_size={a.mini_batch_size}")
+    if s.steps < 1:
+        out.append(f"scale.steps={s.steps}: must be >= 1")
+    if s.save_every < 1 or s.eval.every < 1:
+        out.append("scale.save_every and scale.eval.every must be >= 1")
+    if c.wandb.mode not in WANDB_MODES:
+        out.append(f"wandb.mode={c.wandb.mode!r}: expected one of {WANDB_MODES}")
+    if set(c.task.benchmarks) != {sp.stands_for for sp in c.task.standin.splits.values()}:
+        out.append("task.standin.splits must stand in for exactly the task's benchmarks")
+    return out
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ``ConfigError`` listing every problem of a composed cell."""
+    found = problems(cfg)
+    if found:
+        raise ConfigError("invalid cell config:\n  - " + "\n  - ".join(found))
+
+
+def to_container(cfg: DictConfig) -> dict:
+    """The resolved config as plain Python data."""
+    return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]

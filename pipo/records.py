@@ -1,0 +1,107 @@
+"""Run records: ``cell.yaml``, ``metrics.jsonl``, ``eval.json``, ``status.json`` and ``ckpt/``.
+
+The local record is the source of truth (W&B mirrors it). Whole files are written atomically
+(temp file, then rename); ``metrics.jsonl`` is appended line by line and cut back to the last
+checkpoint on resume, so a crash never leaves a record that disagrees with its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RECORD_VERSION = 1
+STATES = ("running", "done", "failed")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSONL file; a torn last line (crash mid-write) is dropped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+class RunRecord:
+    """The record of one cell, in its run directory."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.ckpt_dir = self.path / "ckpt"
+
+    # -- whole files -------------------------------------------------------------------------
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+    def read_json(self, name: str) -> Any:
+        f = self.path / name
+        return json.loads(f.read_text(encoding="utf-8")) if f.exists() else None
+
+    def write_cell(self, config: dict, signature: str, label: str) -> None:
+        doc = {"record_version": RECORD_VERSION, "signature": signature, "label": label, "config": config}
+        atomic_write_text(self.path / "cell.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+    def status(self) -> dict | None:
+        return self.read_json("status.json")
+
+    def set_status(self, state: str, **fields: Any) -> None:
+        assert state in STATES, state
+        old = self.status() or {}
+        self.write_json(
+            "status.json",
+            {**old, **fields, "state": state, "host": socket.gethostname(), "pid": os.getpid(), "updated": time.time()},
+        )
+
+    # -- metrics -----------------------------------------------------------------------------
+    def append_metrics(self, row: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def metrics(self) -> list[dict]:
+        return read_jsonl(self.path / "metrics.jsonl")
+
+    def evals(self) -> list[dict]:
+        return (self.read_json("eval.json") or {}).get("evals", [])
+
+    def add_eval(self, entry: dict) -> None:
+        evals = [e for e in self.evals() if e["step"] != entry["step"]] + [entry]
+        self.write_json(
+            "eval.json", {"record_version": RECORD_VERSION, "evals": sorted(evals, key=lambda e: e["step"])}
+        )
+
+    def rewind(self, step: int) -> None:
+        """Drop metrics and evaluations after ``step`` (the checkpoint a resumed run starts from)."""
+        kept = [r for r in self.metrics() if r.get("step", 0) <= step]
+        atomic_write_text(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in kept))
+        evals = [e for e in self.evals() if e["step"] <= step]
+        self.write_json("eval.json", {"record_version": RECORD_VERSION, "evals": evals})

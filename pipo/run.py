@@ -1,0 +1,72 @@
+"""Run one cell: validate, skip if done, build the base model, train, keep the record."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import traceback
+
+import torch
+from omegaconf import DictConfig
+
+from pipo.cell import label, run_dir, signature
+from pipo.config import to_container, validate
+from pipo.models import resolve_model
+from pipo.records import RunRecord
+from pipo.tasks import load_standin
+from pipo.wandb_mirror import WandbMirror
+
+log = logging.getLogger(__name__)
+
+
+def run_cell(cfg: DictConfig) -> dict:
+    """Train the cell ``cfg`` (or return its final evaluation if its record says done)."""
+    validate(cfg)
+    sig, name, path = signature(cfg), label(cfg), run_dir(cfg)
+    record = RunRecord(path)
+    status = record.status()
+    if status and status.get("state") == "done" and not cfg.force:
+        log.info("%s: done already (%s); force=true reruns it", name, path)
+        return record.evals()[-1]
+    if cfg.force and path.exists():
+        shutil.rmtree(path)
+    log.info("%s → %s", name, path)
+    record.write_cell(to_container(cfg), sig, name)
+    if cfg.backend.threads > 0:
+        torch.set_num_threads(cfg.backend.threads)
+
+    from pipo.backends.local.trainer import LocalTrainer  # heavy imports only once a cell runs
+
+    task = load_standin(cfg.task)
+    start = time.perf_counter()
+    model_path = resolve_model(cfg.model, task, cfg.cache_dir)
+    log.info("base model %s ready in %.1fs: %s", cfg.model.name, time.perf_counter() - start, model_path)
+    wandb = WandbMirror(
+        cfg.wandb.mode,
+        cfg.wandb.project,
+        cfg.wandb.entity,
+        cfg.wandb.group,
+        run_id=sig,
+        name=name,
+        directory=path,
+        config=to_container(cfg),
+        tags=[
+            cfg.algorithm.name,
+            "pipo" if cfg.pipo.enabled else "base",
+            cfg.model.name,
+            cfg.task.name,
+            cfg.scale.name,
+        ],
+    )
+    start = time.perf_counter()
+    try:
+        final = LocalTrainer(cfg, task, model_path, record, wandb).fit()
+    except BaseException as err:
+        record.set_status("failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+        wandb.finish(exit_code=1)
+        raise
+    record.set_status("done", step=cfg.scale.steps, final=final["avg"], train_seconds=time.perf_counter() - start)
+    wandb.finish()
+    log.info("%s: final average Pass@1 %.3f (record: %s)", name, final["avg"]["pass@1"], path)
+    return final

@@ -1,0 +1,95 @@
+"""Toy math: seeded arithmetic problems whose answer is written in ``\\boxed{}``.
+
+The tiny scale's stand-in for the paper's math task. Five difficulty levels; each evaluation
+split draws distinct problems of one level, the training split draws from every level the
+problems no evaluation split holds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable, Iterable
+
+Problem = dict[str, str | int]
+
+# level -> (all operand tuples, question text, answer)
+_LEVELS: dict[int, tuple[Callable[[], Iterable[tuple[int, ...]]], Callable[..., str], Callable[..., int]]] = {
+    1: (lambda: itertools.product(range(50), range(50)), lambda a, b: f"{a}+{b}", lambda a, b: a + b),
+    2: (lambda: itertools.product(range(10, 100), range(10, 100)), lambda a, b: f"{a}+{b}", lambda a, b: a + b),
+    3: (lambda: itertools.product(range(100), range(100)), lambda a, b: f"{a}-{b}", lambda a, b: a - b),
+    4: (lambda: itertools.product(range(2, 100), range(2, 10)), lambda a, b: f"{a}*{b}", lambda a, b: a * b),
+    5: (
+        lambda: itertools.product(range(2, 10), range(2, 10), range(100)),
+        lambda a, b, c: f"{a}*{b}+{c}",
+        lambda a, b, c: a * b + c,
+    ),
+}
+LEVELS = tuple(_LEVELS)
+
+
+def prompt_text(question: str) -> str:
+    """The prompt a model sees for ``question``."""
+    return f"Q:{question}\nA:"
+
+
+def solution_text(answer: int | str) -> str:
+    """The reference response for an answer."""
+    return f"\\boxed{{{answer}}}"
+
+
+def _problem(level: int, operands: tuple[int, ...]) -> Problem:
+    _, question, answer = _LEVELS[level]
+    return {"prompt": prompt_text(question(*operands)), "ground_truth": str(answer(*operands)), "level": level}
+
+
+def make_splits(eval_splits: dict[str, dict[str, int]], train_size: int, seed: int) -> dict[str, list[Problem]]:
+    """Build the training split and the evaluation splits.
+
+    Args:
+        eval_splits: split name -> ``{"level": L, "size": N}``.
+        train_size: number of training problems (a uniform level, then a problem of it not held
+            by an evaluation split, with replacement).
+        seed: the data-generation seed (fixed per task, not the cell's seed).
+
+    Returns:
+        ``{"train": [...], name: [...], ...}``, each problem ``{"prompt", "ground_truth", "level"}``.
+    """
+    rng = random.Random(seed)
+    pools = {}
+    for level, (operands, _, _) in _LEVELS.items():
+        pool = list(operands())
+        rng.shuffle(pool)
+        pools[level] = pool
+    splits: dict[str, list[Problem]] = {}
+    for name, spec in eval_splits.items():
+        level, size = int(spec["level"]), int(spec["size"])
+        if level not in _LEVELS:
+            raise ValueError(f"toy_math split {name!r}: unknown level {level} (levels: {list(LEVELS)})")
+        if size > len(pools[level]):
+            raise ValueError(
+                f"toy_math split {name!r}: {size} problems asked, level {level} has {len(pools[level])} left"
+            )
+        splits[name] = [_problem(level, ops) for ops in pools[level][:size]]
+        pools[level] = pools[level][size:]
+    for level in LEVELS:
+        if not pools[level]:
+            raise ValueError(f"toy_math: the evaluation splits leave no level-{level} problem for training")
+    levels = [rng.choice(LEVELS) for _ in range(train_size)]
+    splits["train"] = [_problem(level, rng.choice(pools[level])) for level in levels]
+    return splits
+
+
+def sft_examples(problems: list[Problem], boxed_fraction: list[float], seed: int) -> list[tuple[str, str]]:
+    """(prompt, response) pairs for the base model's supervised warm-up.
+
+    A level-L answer is written ``\\boxed{x}`` with probability ``boxed_fraction[L-1]``, else ``=x``.
+    """
+    if len(boxed_fraction) != len(LEVELS):
+        raise ValueError(f"sft_boxed_fraction needs one value per level ({len(LEVELS)}), got {len(boxed_fraction)}")
+    rng = random.Random(seed)
+    out = []
+    for p in problems:
+        boxed = rng.random() < boxed_fraction[int(p["level"]) - 1]
+        out.append((str(p["prompt"]), solution_text(p["ground_truth"]) if boxed else f"={p['ground_truth']}"))
+    return out
