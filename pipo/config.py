@@ -7,7 +7,9 @@ misspelt key or a value of the wrong type fails at composition with Hydra's mess
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, is_dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -169,10 +171,25 @@ WANDB_MODES = ("online", "offline", "disabled")
 LOSS_AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 
+def _unknown_keys(node: Any, schema: Any, path: str) -> list[str]:
+    """Keys of ``node`` that its schema does not define (a ``+key=`` override gets past the struct flag)."""
+    out = []
+    if not (isinstance(node, DictConfig) and isinstance(schema, DictConfig)):
+        return out
+    if not is_dataclass(OmegaConf.get_type(schema)):
+        return out  # a free-form dict field (arch, options, splits)
+    for key in node.keys():
+        if key not in schema.keys():  # `in` would treat a MISSING value as absent
+            out.append(f"{path}{key}: not a key of {OmegaConf.get_type(schema).__name__}")
+        else:
+            out.extend(_unknown_keys(node._get_node(key), schema._get_node(key), f"{path}{key}."))
+    return out
+
+
 def problems(cfg: DictConfig | TrainConfig) -> list[str]:
     """Every reason why a composed cell cannot run (empty if none)."""
     c: Any = cfg
-    out = []
+    out = _unknown_keys(cfg, OmegaConf.structured(TrainConfig), "") if isinstance(cfg, DictConfig) else []
     a, p, s = c.algorithm, c.pipo, c.scale
     if not 0.0 <= p.lam <= 1.0:
         out.append(f"pipo.lam={p.lam}: λ must lie in [0, 1]")
@@ -218,3 +235,15 @@ def validate(cfg: DictConfig) -> None:
 def to_container(cfg: DictConfig) -> dict:
     """The resolved config as plain Python data."""
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def compose_cell(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
+    """Compose a cell from ``conf/`` as ``reproduce/train.py`` would (for tests, sweeps and notebooks)."""
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))

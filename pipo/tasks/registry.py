@@ -41,14 +41,12 @@ def load_standin(task: Any) -> TaskData:
     splits = toy_math.make_splits(specs, st.train_size, st.data_seed)
     train = splits.pop("train")
     boxed = list(st.options.get("sft_boxed_fraction", [1.0] * len(toy_math.LEVELS)))
-    blob = json.dumps(
-        {"generator": st.generator, "splits": specs, "train": st.train_size, "seed": st.data_seed, "boxed": boxed},
-        sort_keys=True,
-    )
+    examples = toy_math.sft_examples(train, boxed, st.data_seed)
+    blob = json.dumps([examples, splits], sort_keys=True)  # the content itself: any change makes a new key
     return TaskData(
         train=train,
         benchmarks=splits,
         stands_for={name: sp.stands_for for name, sp in st.splits.items()},
-        sft_examples=toy_math.sft_examples(train, boxed, st.data_seed),
+        sft_examples=examples,
         key=hashlib.sha256(blob.encode()).hexdigest()[:12],
     )

@@ -16,7 +16,11 @@ Problem = dict[str, str | int]
 # level -> (all operand tuples, question text, answer)
 _LEVELS: dict[int, tuple[Callable[[], Iterable[tuple[int, ...]]], Callable[..., str], Callable[..., int]]] = {
     1: (lambda: itertools.product(range(50), range(50)), lambda a, b: f"{a}+{b}", lambda a, b: a + b),
-    2: (lambda: itertools.product(range(10, 100), range(10, 100)), lambda a, b: f"{a}+{b}", lambda a, b: a + b),
+    2: (  # two-digit sums not in level 1: an operand of 50 or more
+        lambda: ((a, b) for a, b in itertools.product(range(10, 100), repeat=2) if max(a, b) >= 50),
+        lambda a, b: f"{a}+{b}",
+        lambda a, b: a + b,
+    ),
     3: (lambda: itertools.product(range(100), range(100)), lambda a, b: f"{a}-{b}", lambda a, b: a - b),
     4: (lambda: itertools.product(range(2, 100), range(2, 10)), lambda a, b: f"{a}*{b}", lambda a, b: a * b),
     5: (

@@ -1,0 +1,1 @@
+"""Turn run records into tables and figures. Reads records only; never imports a backend."""

@@ -1,0 +1,131 @@
+"""The local trainer's PIPO step: skip rules, an update checked by hand, and pipo=off being the base algorithm."""
+
+import copy
+
+import pytest
+import torch
+
+from pipo.algorithm import Feedback, PreviousBatch
+from pipo.backends.local.rollout import generate, log_probs
+from pipo.backends.local.trainer import LocalTrainer
+from pipo.config import compose_cell
+from pipo.models import resolve_model
+from pipo.records import RunRecord
+from pipo.tasks import load_standin
+from pipo.wandb_mirror import WandbMirror
+
+
+def make_trainer(overrides, tmp_path):
+    cfg = compose_cell(overrides)
+    task = load_standin(cfg.task)
+    path = resolve_model(cfg.model, task, cfg.cache_dir)
+    off = WandbMirror("disabled", "p", None, None, "x", "x", tmp_path, {}, [])
+    return LocalTrainer(cfg, task, path, RunRecord(tmp_path / "rec"), off)
+
+
+def state_of(trainer):
+    return copy.deepcopy(trainer.policy.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
+
+
+def assert_same_state(a, b):
+    for k in a[0]:
+        assert torch.equal(a[0][k], b[0][k]), k
+    assert a[1]["state"].keys() == b[1]["state"].keys()
+    for k, s in a[1]["state"].items():
+        for name, v in s.items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[1]["state"][k][name])), (k, name)
+
+
+def feedback(delta, phi):
+    return Feedback(J=0.5, mu=0.4, sigma=0.1, delta=delta, phi=phi, history=2)
+
+
+def previous_batch(trainer, attribution):
+    torch.manual_seed(0)
+    probs = trainer.batch_problems(1)[:2]
+    roll = generate(trainer.policy, trainer.tokenizer, [p["prompt"] for p in probs], 8, 16, 16, 1.0)
+    with torch.no_grad():
+        old = log_probs(trainer.policy, roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_length)
+    attr = torch.as_tensor(attribution, dtype=torch.float32)[:, None].expand_as(roll.response_mask)
+    return PreviousBatch(
+        roll.input_ids,
+        roll.attention_mask,
+        roll.position_ids,
+        roll.response_mask,
+        old + 0.05,
+        attr * roll.response_mask,
+    )  # old log-probs offset: ratios ≠ 1
+
+
+@pytest.mark.parametrize(
+    ("delta", "phi", "attribution", "reason"),
+    [
+        (None, None, [0.1] * 16, "delta undefined"),
+        (1.0, 1.0, [0.0] * 16, "all attributions zero"),
+        (-2.0, 0.0, [0.1] * 16, "λ = 0 and δ < 0"),
+    ],
+)
+def test_skipped_verification_touches_nothing(micro_overrides, tmp_path, delta, phi, attribution, reason):
+    trainer = make_trainer(micro_overrides, tmp_path)
+    trainer.train_step(1)  # optimizer state exists
+    trainer.pipo.previous = previous_batch(trainer, attribution)
+    before = state_of(trainer)
+    m = trainer.verification_step(feedback(delta, phi))
+    assert m["pipo/verified"] == 0.0, reason
+    assert_same_state(before, state_of(trainer))
+
+
+def test_verification_update_equals_a_hand_written_clipped_step(micro_overrides, tmp_path):
+    # one mini-batch (16 responses), so the verification step is a single AdamW step
+    trainer = make_trainer(
+        [
+            *micro_overrides,
+            "algorithm.mini_batch_size=8",
+            "scale.batch_divisor=4",
+            "pipo.lr=3e-3",
+            "scale.grad_clip=1e9",
+        ],
+        tmp_path,
+    )
+    attribution = [0.3, -0.1, 0.2, 0.0, 0.25, -0.3, 0.1, 0.05] * 2
+    prev = previous_batch(trainer, attribution)
+    trainer.pipo.previous = prev
+    phi = 0.7
+    # independent computation: PPO clipped objective written out, token-mean, one AdamW step on a copy
+    model = copy.deepcopy(trainer.policy).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
+    lp = log_probs(model, prev.input_ids, prev.attention_mask, prev.position_ids, prev.response_mask.shape[1])
+    ratio = torch.exp(lp - prev.old_log_probs)
+    R = phi * prev.attributions
+    per_token = torch.maximum(-R * ratio, -R * ratio.clamp(0.8, 1.2))
+    per_token = torch.where(R < 0, torch.minimum(per_token, -R * 3.0), per_token)
+    loss = (per_token * prev.response_mask).sum() / prev.response_mask.sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+    m = trainer.verification_step(feedback(1.5, phi))
+    assert m["pipo/verified"] == 1.0
+    assert m["pipo/units"] == float((prev.response_mask * (R != 0)).sum())
+    assert m["pipo/pi_loss"] == pytest.approx(loss.item(), rel=1e-4)
+    for (name, ours), theirs in zip(trainer.policy.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.allclose(ours, theirs, atol=1e-6), name
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(3e-3)  # η_PI during the step
+
+
+def test_pipo_off_is_the_base_algorithm(micro_overrides, tmp_path, monkeypatch):
+    off = make_trainer([*micro_overrides, "pipo=off"], tmp_path / "off")
+    # PIPO on, but the window never reaches min_history: it must add nothing to the base algorithm
+    idle = make_trainer([*micro_overrides, "pipo.window=8", "pipo.min_history=8"], tmp_path / "idle")
+
+    def forbidden(*_):
+        raise AssertionError("verification step with pipo=off")
+
+    monkeypatch.setattr(off, "verification_step", forbidden)
+    for step in (1, 2, 3):
+        m_off, m_idle = off.train_step(step), idle.train_step(step)
+        assert not any(k.startswith("pipo/") for k in m_off) and "timing/verify" not in m_off
+        assert m_idle["pipo/verified"] == 0.0
+        assert m_off["critic/score/mean"] == m_idle["critic/score/mean"]
+    for (name, a), b in zip(off.policy.state_dict().items(), idle.policy.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

@@ -1,0 +1,26 @@
+"""Shared fixtures: a micro cell config (fast to build and train) for trainer-level tests."""
+
+import pytest
+
+MICRO = [
+    "model.tiny.arch.hidden_size=32",
+    "model.tiny.arch.intermediate_size=64",
+    "model.tiny.arch.num_hidden_layers=1",
+    "model.tiny.sft_steps=300",
+    "scale.steps=4",
+    "scale.save_every=2",
+    "scale.eval.every=2",
+    "scale.eval.mean_at_k=0",
+    "wandb.mode=disabled",
+]
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory):
+    """One cache of built tiny models for the whole test session."""
+    return str(tmp_path_factory.mktemp("model_cache"))
+
+
+@pytest.fixture
+def micro_overrides(model_cache, tmp_path):
+    return [*MICRO, f"cache_dir={model_cache}", f"run_root={tmp_path / 'runs'}"]
