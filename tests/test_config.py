@@ -46,7 +46,7 @@ def test_wrong_type_fails_at_composition():
 
 
 def test_unknown_option_lists_the_available_ones():
-    with pytest.raises(ConfigCompositionException, match="(?s)Could not find 'algorithm/grpoo'.*grpo"):
+    with pytest.raises(ConfigCompositionException, match=r"(?s)Could not find 'algorithm/grpoo'.*grpo"):
         compose_cell(["algorithm=grpoo"])
 
 

@@ -1,12 +1,12 @@
 """Batched sampling: response masks, and log-probs that agree with the sampler's own scores."""
 
 import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from pipo.backends.local.rollout import generate, log_probs
 from pipo.config import compose_cell
 from pipo.models import resolve_model
 from pipo.tasks import load_standin
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 
 def test_log_probs_match_the_kv_cached_sampler(micro_overrides):

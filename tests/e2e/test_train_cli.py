@@ -1,6 +1,5 @@
 """`python reproduce/train.py` end to end: record, δ/φ from the record alone, skip, force, resume, W&B."""
 
-import json
 import os
 import signal
 import subprocess
