@@ -32,10 +32,25 @@ class AlgorithmConfig:
     rollout_n: int = MISSING
     epochs: int = 1  # passes over the training data at paper scale
     norm_adv_by_std: bool = True
-    use_kl_loss: bool = False
+    use_kl_loss: bool = False  # KL to the reference model as a loss term (GRPO, GSPO, DAPO)
+    use_kl_in_reward: bool = False  # KL to the reference model as a per-token reward penalty (PPO)
     kl_coef: float = 0.0
-    kl_type: str = "low_var_kl"
+    kl_type: str = "low_var_kl"  # verl kl_penalty name
     entropy_coeff: float = 0.0
+    # PPO: a critic (value head on the same architecture) and GAE
+    critic_warmup_steps: int = 0  # iterations that train only the critic
+    cliprange_value: float = 0.5
+    gamma: float = 1.0
+    gae_lambda: float = 1.0
+    # DAPO: dynamic sampling and the soft overlong penalty
+    filter_groups: bool = False  # drop groups whose scores are all equal, sample more until the batch is full
+    max_gen_rounds: int = 1  # bound on generation rounds per iteration when filtering
+    overlong_buffer_fraction: float = 0.0  # of max_response_length; 0: no overlong penalty
+    overlong_penalty_factor: float = 1.0
+    # SDPO: self-teacher
+    teacher_ema: float = 0.05  # τ: teacher ← (1 − τ) teacher + τ student after each update
+    is_clip: float = 2.0  # clamp of the student's importance weight
+    success_threshold: float = 1.0  # a sibling rollout with a score ≥ this is a demonstration
 
 
 @dataclass
@@ -115,6 +130,7 @@ class ScaleConfig:
     max_response_length: int = MISSING
     temperature: float = 1.0
     lr: float = MISSING
+    critic_lr: float = MISSING
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     grad_clip: float = 1.0
@@ -207,7 +223,19 @@ def problems(cfg: DictConfig | TrainConfig) -> list[str]:
         out.append(f"algorithm.loss_agg_mode={a.loss_agg_mode!r}: expected one of {LOSS_AGG_MODES}")
     if a.rollout_n < 1:
         out.append(f"algorithm.rollout_n={a.rollout_n}: must be >= 1")
-    if a.adv_estimator == "grpo" and a.rollout_n < 2:
+    if a.adv_estimator == "gae" and a.rollout_n != 1:
+        out.append(f"algorithm.rollout_n={a.rollout_n}: PPO samples one rollout per prompt")
+    if a.name == "sdpo" and (a.use_kl_loss or a.use_kl_in_reward):
+        out.append("algorithm=sdpo: SDPO has no KL reference (set use_kl_loss=false, use_kl_in_reward=false)")
+    if a.use_kl_loss and a.use_kl_in_reward:
+        out.append("algorithm: use either use_kl_loss or use_kl_in_reward, not both")
+    if a.filter_groups and a.max_gen_rounds < 1:
+        out.append(f"algorithm.max_gen_rounds={a.max_gen_rounds}: must be >= 1")
+    if not 0.0 <= a.overlong_buffer_fraction < 1.0:
+        out.append(f"algorithm.overlong_buffer_fraction={a.overlong_buffer_fraction}: must lie in [0, 1)")
+    if not 0.0 < a.teacher_ema <= 1.0:
+        out.append(f"algorithm.teacher_ema={a.teacher_ema}: must lie in (0, 1]")
+    if a.adv_estimator in ("grpo", "sdpo") and a.rollout_n < 2:
         out.append(f"algorithm.rollout_n={a.rollout_n}: group-relative advantages need >= 2 rollouts per prompt")
     for key in ("batch_size", "mini_batch_size"):
         if a[key] % s.batch_divisor:

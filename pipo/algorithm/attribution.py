@@ -41,7 +41,7 @@ def get_attribution_fn(name: str) -> AttributionFn:
     return ATTRIBUTION_REGISTRY[name]
 
 
-@register_attribution("grpo")
+@register_attribution("grpo", "gspo", "dapo")
 def group_relative_attribution(data: Mapping[str, torch.Tensor], config: AttributionConfig) -> torch.Tensor:
     """Ã_i = A_i / G for every token of response i.
 
@@ -59,3 +59,18 @@ def group_relative_attribution(data: Mapping[str, torch.Tensor], config: Attribu
     if config.group_norm == "none":
         return adv.clone()
     raise ValueError(f"unknown group_norm {config.group_norm!r} (expected 'size' or 'none')")
+
+
+@register_attribution("ppo")
+def gae_attribution(data: Mapping[str, torch.Tensor], config: AttributionConfig) -> torch.Tensor:
+    """PPO: the token-level GAE advantages the actor update used, (bs, response_length)."""
+    return data["advantages"].detach() * data["response_mask"]
+
+
+@register_attribution("sdpo")
+def self_teacher_attribution(data: Mapping[str, torch.Tensor], config: AttributionConfig) -> torch.Tensor:
+    """SDPO: log π_teacher(y_t | x, feedback, y_<t) − log π_student(y_t | x, y_<t), detached.
+
+    ``distill_mask`` is zero for responses without a demonstration (they carry no attribution).
+    """
+    return (data["teacher_log_probs"] - data["student_log_probs"]).detach() * data["distill_mask"]

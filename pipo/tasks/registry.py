@@ -29,6 +29,7 @@ class TaskData:
     benchmarks: dict[str, list[dict[str, Any]]]  # split name -> problems
     stands_for: dict[str, str]  # split name -> paper benchmark
     sft_examples: list[tuple[str, str]]  # the tiny base model's supervised warm-up
+    reprompt: Callable[[str, str], str]  # (prompt, demonstration) -> SDPO teacher prompt
     key: str  # identifies the data (part of the tiny model cache key)
 
 
@@ -41,12 +42,14 @@ def load_standin(task: Any) -> TaskData:
     splits = toy_math.make_splits(specs, st.train_size, st.data_seed)
     train = splits.pop("train")
     boxed = list(st.options.get("sft_boxed_fraction", [1.0] * len(toy_math.LEVELS)))
-    examples = toy_math.sft_examples(train, boxed, st.data_seed)
+    reprompt = float(st.options.get("sft_reprompt_fraction", 0.0))
+    examples = toy_math.sft_examples(train, boxed, st.data_seed, reprompt)
     blob = json.dumps([examples, splits], sort_keys=True)  # the content itself: any change makes a new key
     return TaskData(
         train=train,
         benchmarks=splits,
         stands_for={name: sp.stands_for for name, sp in st.splits.items()},
         sft_examples=examples,
+        reprompt=toy_math.reprompt_text,
         key=hashlib.sha256(blob.encode()).hexdigest()[:12],
     )

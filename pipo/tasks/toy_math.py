@@ -84,16 +84,30 @@ def make_splits(eval_splits: dict[str, dict[str, int]], train_size: int, seed: i
     return splits
 
 
-def sft_examples(problems: list[Problem], boxed_fraction: list[float], seed: int) -> list[tuple[str, str]]:
+def reprompt_text(prompt: str, demonstration: str) -> str:
+    """SDPO's teacher prompt: a successful response to the same question in context, then the question."""
+    return f"{prompt}{demonstration}\n{prompt}"
+
+
+def sft_examples(
+    problems: list[Problem], boxed_fraction: list[float], seed: int, reprompt_fraction: float = 0.0
+) -> list[tuple[str, str]]:
     """(prompt, response) pairs for the base model's supervised warm-up.
 
     A level-L answer is written ``\\boxed{x}`` with probability ``boxed_fraction[L-1]``, else ``=x``.
+    A ``reprompt_fraction`` of the examples show a boxed demonstration in context first (SDPO's
+    teacher prompt), so the model learns to use one.
     """
     if len(boxed_fraction) != len(LEVELS):
         raise ValueError(f"sft_boxed_fraction needs one value per level ({len(LEVELS)}), got {len(boxed_fraction)}")
     rng = random.Random(seed)
     out = []
     for p in problems:
-        boxed = rng.random() < boxed_fraction[int(p["level"]) - 1]
-        out.append((str(p["prompt"]), solution_text(p["ground_truth"]) if boxed else f"={p['ground_truth']}"))
+        prompt, boxed = str(p["prompt"]), solution_text(p["ground_truth"])
+        if rng.random() < reprompt_fraction:
+            out.append((reprompt_text(prompt, boxed), boxed))
+        elif rng.random() < boxed_fraction[int(p["level"]) - 1]:
+            out.append((prompt, boxed))
+        else:
+            out.append((prompt, f"={p['ground_truth']}"))
     return out

@@ -42,7 +42,7 @@ def feedback(delta, phi):
 
 def previous_batch(trainer, attribution):
     torch.manual_seed(0)
-    probs = trainer.batch_problems(1)[:2]
+    probs = trainer.task.train[:2]
     roll = generate(trainer.policy, trainer.tokenizer, [p["prompt"] for p in probs], 8, 16, 16, 1.0)
     with torch.no_grad():
         old = log_probs(trainer.policy, roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_length)

@@ -24,6 +24,48 @@ class Rollout:
     def response_length(self) -> int:
         return self.response_mask.shape[1]
 
+    @property
+    def prompt_length(self) -> int:
+        return self.input_ids.shape[1] - self.response_length
+
+    def select(self, rows: list[int]) -> Rollout:
+        """The given rows, with group ids renumbered from 0."""
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        _, group = np.unique(self.group[rows], return_inverse=True) if rows else (None, np.zeros(0, dtype=int))
+        return Rollout(
+            self.input_ids[idx],
+            self.attention_mask[idx],
+            self.position_ids[idx],
+            self.response_mask[idx],
+            [self.responses[i] for i in rows],
+            group.astype(int),
+        )
+
+
+def concat_rollouts(rolls: list[Rollout], pad_id: int) -> Rollout:
+    """One rollout from several (prompts re-left-padded, responses re-right-padded; groups kept apart)."""
+    if len(rolls) == 1:
+        return rolls[0]
+    P = max(r.prompt_length for r in rolls)
+    R = max(r.response_length for r in rolls)
+    ids, attn, mask, group, offset = [], [], [], [], 0
+    for r in rolls:
+        left, right = P - r.prompt_length, R - r.response_length
+        ids.append(torch.nn.functional.pad(r.input_ids, (left, right), value=pad_id))
+        attn.append(torch.nn.functional.pad(r.attention_mask, (left, right), value=0))
+        mask.append(torch.nn.functional.pad(r.response_mask, (0, right), value=0.0))
+        group.append(r.group + offset)
+        offset += int(r.group.max()) + 1 if len(r.group) else 0
+    attention_mask = torch.cat(attn)
+    return Rollout(
+        torch.cat(ids),
+        attention_mask,
+        (attention_mask.cumsum(-1) - 1).clamp(min=0),
+        torch.cat(mask),
+        [y for r in rolls for y in r.responses],
+        np.concatenate(group),
+    )
+
 
 @torch.no_grad()
 def generate(

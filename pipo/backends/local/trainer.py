@@ -1,15 +1,19 @@
 """The local trainer: one process, a Hugging Face model, any cell on CPU or one GPU.
 
-``LocalTrainer.train_step`` reads like PIPO_SPEC §1 steps 1-9. Advantages, policy losses and
-KL come from verl's ``core_algos``; PIPO's parts from ``pipo.algorithm``.
+``LocalTrainer.train_step`` reads like PIPO_SPEC §1 steps 1-9. Advantages, policy and value
+losses and KL come from verl's ``core_algos``; PIPO's parts from ``pipo.algorithm``; the base
+algorithms' own pieces (DAPO's sampling and overlong penalty, SDPO's self-teacher) from
+``pipo.backends.local.base_algorithms``.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer
-from verl.trainer.ppo.core_algos import agg_loss, get_adv_estimator_fn, kl_penalty
+from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+from verl.trainer.ppo.core_algos import agg_loss, compute_value_loss, get_adv_estimator_fn, kl_penalty
 
 from pipo.algorithm import (
     AttributionConfig,
+    Feedback,
     ImprovementFeedback,
     PIPOState,
     PreviousBatch,
@@ -31,14 +36,16 @@ from pipo.algorithm import (
     pi_rewards,
     policy_loss,
 )
+from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
-from pipo.backends.local.rollout import Rollout, generate, log_probs
+from pipo.backends.local.rollout import Rollout, concat_rollouts, generate, log_probs
 from pipo.records import RunRecord
 from pipo.tasks import TaskData, get_verifier
 from pipo.wandb_mirror import WandbMirror
 
 log = logging.getLogger(__name__)
 CKPT_NAME = "state.pt"
+LossFn = Callable[[torch.Tensor, slice], tuple[torch.Tensor, dict[str, float]]]
 
 
 def step_seed(seed: int, step: int, stream: int) -> int:
@@ -57,19 +64,28 @@ class LocalTrainer:
         self.device = torch.device(cfg.backend.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.policy = AutoModelForCausalLM.from_pretrained(model_path).to(self.device)
-        self.ref = None
-        if a.use_kl_loss:
-            self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.optimizer = torch.optim.AdamW(
             self.policy.parameters(), lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay
         )
+        # frozen reference (KL), EMA self-teacher (SDPO), critic (PPO): only what the algorithm uses
+        self.ref = None
+        if a.use_kl_loss or a.use_kl_in_reward:
+            self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.teacher = None
+        if a.adv_estimator == "self_teacher":
+            self.teacher = copy.deepcopy(self.policy).eval().requires_grad_(False)
+        self.critic = self.critic_optimizer = None
+        if a.adv_estimator == "gae":
+            self.critic = AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1).to(self.device)
+            self.critic_optimizer = torch.optim.AdamW(
+                self.critic.parameters(), lr=s.critic_lr, betas=tuple(s.betas), weight_decay=s.weight_decay
+            )
         self.verifier = get_verifier(cfg.task.verifier)
         self.prompts_per_step = a.batch_size // s.batch_divisor
         self.mini_batch = a.mini_batch_size // s.batch_divisor * a.rollout_n  # responses per optimizer step
         self.actor_cfg = actor_config(
             a.policy_loss, a.loss_agg_mode, a.clip_ratio_low, a.clip_ratio_high, a.clip_ratio_c, a.rollout_n
         )
-        self.adv_fn = get_adv_estimator_fn(a.adv_estimator)
         p = cfg.pipo
         self.pipo = None
         if p.enabled:
@@ -77,42 +93,92 @@ class LocalTrainer:
             self.attribution_fn = get_attribution_fn(a.name)
             self.attribution_cfg = AttributionConfig(group_size=a.rollout_n, group_norm=p.group_norm)
         self.step = 0
+        self.cursor = 0  # training problems consumed so far
 
     # -- data --------------------------------------------------------------------------------
-    def batch_problems(self, step: int) -> list[dict]:
-        """The prompts of iteration ``step`` (1-based): epochs of seeded permutations of the train split."""
-        n, per = len(self.task.train), self.prompts_per_step
+    def next_problems(self, count: int) -> list[dict]:
+        """The next ``count`` training problems: epochs of seeded permutations of the train split."""
+        n = len(self.task.train)
         out = []
-        for pos in range((step - 1) * per, step * per):
+        for pos in range(self.cursor, self.cursor + count):
             epoch, i = divmod(pos, n)
-            perm = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)
-            out.append(self.task.train[perm[i]])
+            out.append(self.task.train[np.random.default_rng([self.cfg.seed, epoch]).permutation(n)[i]])
+        self.cursor += count
         return out
+
+    def sample(self, step: int) -> tuple[list[dict], Rollout, torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Sample B_t from π_θt and score it with the verifier.
+
+        Returns the problems and rollout the update trains on (after DAPO's group filter), their
+        verifier scores, and the scores of *every* sampled response (J_t is taken from those).
+        """
+        a, s = self.cfg.algorithm, self.cfg.scale
+        kept_problems, kept_rolls, kept_scores, all_scores = [], [], [], []
+        rounds = a.max_gen_rounds if a.filter_groups else 1
+        for _ in range(rounds):
+            problems = self.next_problems(self.prompts_per_step)
+            roll = generate(
+                self.policy,
+                self.tokenizer,
+                [p["prompt"] for p in problems],
+                a.rollout_n,
+                s.max_prompt_length,
+                s.max_response_length,
+                s.temperature,
+            )
+            scores = torch.tensor(
+                [self.verifier(y, problems[g]["ground_truth"]) for y, g in zip(roll.responses, roll.group, strict=True)]
+            )
+            all_scores.append(scores)
+            groups = base.informative_groups(scores, roll.group) if a.filter_groups else list(range(len(problems)))
+            keep = set(groups)
+            rows = [i for i, g in enumerate(roll.group) if g in keep]
+            kept_problems += [problems[g] for g in groups]
+            kept_rolls.append(roll.select(rows))
+            kept_scores.append(scores[rows])
+            if len(kept_problems) >= self.prompts_per_step:
+                break
+        roll = concat_rollouts(kept_rolls, self.tokenizer.pad_token_id)
+        scores = torch.cat(kept_scores)
+        m = {"sampling/rounds": float(len(all_scores)), "sampling/kept_groups": float(len(kept_problems))}
+        if len(kept_problems) > self.prompts_per_step:  # DAPO: the batch is full, drop the surplus groups
+            keep = self.prompts_per_step * a.rollout_n
+            roll, scores, kept_problems = (
+                roll.select(list(range(keep))),
+                scores[:keep],
+                kept_problems[: self.prompts_per_step],
+            )
+        elif a.filter_groups and len(kept_problems) < self.prompts_per_step:
+            log.warning(
+                "step %d: %d of %d groups are informative after %d generation rounds "
+                "(algorithm.max_gen_rounds); training on those",
+                step,
+                len(kept_problems),
+                self.prompts_per_step,
+                rounds,
+            )
+        return kept_problems, roll, scores, torch.cat(all_scores), m
 
     # -- one iteration -----------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, Any]:
-        a, s = self.cfg.algorithm, self.cfg.scale
+        _a, _s = self.cfg.algorithm, self.cfg.scale
         m: dict[str, Any] = {}
         t0 = time.perf_counter()
         torch.manual_seed(step_seed(self.cfg.seed, step, 0))
-        problems = self.batch_problems(step)
-        roll = generate(
-            self.policy,
-            self.tokenizer,
-            [p["prompt"] for p in problems],
-            a.rollout_n,
-            s.max_prompt_length,
-            s.max_response_length,
-            s.temperature,
-        )
-        scores = torch.tensor(
-            [self.verifier(y, problems[g]["ground_truth"]) for y, g in zip(roll.responses, roll.group, strict=True)]
-        )
-        m["timing/gen"] = time.perf_counter() - t0
+        problems, roll, scores, all_scores, sampling = self.sample(step)
+        m.update(sampling, **{"timing/gen": time.perf_counter() - t0})
 
-        # 1. performance estimate J_t: mean verifier score of the whole batch
-        J = scores.mean().item()
+        # 1. performance estimate J_t: mean verifier score of every response sampled from π_θt
+        J = all_scores.mean().item()
         m.update({"critic/score/mean": J, "response_length/mean": roll.response_mask.sum(-1).mean().item()})
+
+        if not len(scores):  # DAPO kept no group: nothing to attribute or train on this iteration
+            if self.pipo is not None:
+                m.update(self.pipo.feedback.compute(J).as_metrics())
+                self.pipo.feedback.push(J)
+                self.pipo.previous = None
+            m["timing/step"] = time.perf_counter() - t0
+            return m
 
         # old log-probs of B_t under the sampler θ_t, taken before the verification step moves θ
         t = time.perf_counter()
@@ -121,16 +187,8 @@ class LocalTrainer:
             ref_lp = self._log_probs(self.ref, roll) if self.ref is not None else None
         m["timing/old_log_prob"] = time.perf_counter() - t
 
-        # advantages of B_t as the base algorithm defines them (verl's estimator)
-        token_rewards = torch.zeros_like(roll.response_mask)
-        last = roll.response_mask.sum(-1).long().clamp(min=1) - 1
-        token_rewards[torch.arange(len(scores)), last] = scores
-        advantages, _ = self.adv_fn(
-            token_level_rewards=token_rewards,
-            response_mask=roll.response_mask,
-            index=roll.group,
-            norm_adv_by_std_in_grpo=a.norm_adv_by_std,
-        )
+        # the base algorithm's learning signal on B_t
+        signal = self.learning_signal(problems, roll, scores, old_lp, ref_lp, m)
 
         if self.pipo is not None:
             # 2-4. window anchor, standardized improvement δ_t, rectification φ
@@ -141,34 +199,96 @@ class LocalTrainer:
 
         # 8. exploration update: the base algorithm on B_t, from θ'_t
         t = time.perf_counter()
-        m.update(
-            self.update(
-                roll.input_ids,
-                roll.attention_mask,
-                roll.position_ids,
-                roll.response_mask,
-                old_lp,
-                advantages,
-                ref_lp,
-                lr=s.lr,
-                prefix="actor",
-            )
-        )
+        m.update(self.exploration_update(roll, old_lp, ref_lp, signal, step))
         m["timing/update_actor"] = time.perf_counter() - t
 
         if self.pipo is not None:
             # 9. J_t joins the window; B_t (with its attributions) becomes the previous batch
             self.pipo.feedback.push(J)
-            attributions = self.attribution_fn(
-                {"advantages": advantages, "response_mask": roll.response_mask}, self.attribution_cfg
-            )
+            attributions = self.attribution_fn({**signal, "response_mask": roll.response_mask}, self.attribution_cfg)
             self.pipo.previous = PreviousBatch(
                 roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_mask, old_lp, attributions
             )
         m["timing/step"] = time.perf_counter() - t0
         return m
 
-    def verification_step(self, fb) -> dict[str, Any]:
+    def learning_signal(self, problems, roll: Rollout, scores, old_lp, ref_lp, m: dict) -> dict[str, torch.Tensor]:
+        """Advantages (PPO, GRPO, GSPO, DAPO) or teacher log-probs (SDPO) of B_t, as the base algorithm defines them."""
+        a, s = self.cfg.algorithm, self.cfg.scale
+        mask = roll.response_mask
+        if a.adv_estimator == "self_teacher":
+            teacher_lp, has_teacher = base.self_teacher_log_probs(
+                self.teacher, self.tokenizer, problems, roll, scores, self.task.reprompt, a.success_threshold
+            )
+            m["sdpo/demo_fraction"] = has_teacher.float().mean().item()
+            return {
+                "teacher_log_probs": teacher_lp,
+                "student_log_probs": old_lp,
+                "distill_mask": mask * has_teacher[:, None],
+            }
+        rewards = scores.clone()
+        if a.overlong_buffer_fraction > 0:  # DAPO's soft overlong penalty
+            penalty = base.overlong_penalty(
+                mask.sum(-1),
+                s.max_response_length,
+                round(a.overlong_buffer_fraction * s.max_response_length),
+                a.overlong_penalty_factor,
+            )
+            rewards = rewards + penalty
+            m["sampling/overlong_fraction"] = (penalty < 0).float().mean().item()
+        token_rewards = torch.zeros_like(mask)
+        token_rewards[torch.arange(len(rewards)), mask.sum(-1).long().clamp(min=1) - 1] = rewards
+        if a.use_kl_in_reward:  # PPO: per-token KL penalty in the reward (verl's apply_kl_penalty)
+            kld = kl_penalty(old_lp, ref_lp, a.kl_type) * mask
+            token_rewards = token_rewards - a.kl_coef * kld
+            m["actor/reward_kl_penalty"] = (kld.sum(-1) / mask.sum(-1).clamp(min=1)).mean().item()
+        if a.adv_estimator == "gae":
+            with torch.no_grad():
+                values = self._values(roll)
+            adv, returns = get_adv_estimator_fn("gae")(
+                token_level_rewards=token_rewards, values=values, response_mask=mask, gamma=a.gamma, lam=a.gae_lambda
+            )
+            return {"advantages": adv, "returns": returns, "values": values}
+        estimator = get_adv_estimator_fn(a.adv_estimator)
+        kwargs = {
+            "token_level_rewards": token_rewards,
+            "response_mask": mask,
+            "index": roll.group,
+            "norm_adv_by_std_in_grpo": a.norm_adv_by_std,
+        }
+        accepted = inspect.signature(estimator).parameters  # verl's outcome estimators differ in their options
+        adv, _ = estimator(**{k: v for k, v in kwargs.items() if k in accepted})
+        return {"advantages": adv}
+
+    def exploration_update(self, roll: Rollout, old_lp, ref_lp, signal: dict, step: int) -> dict[str, float]:
+        a, s = self.cfg.algorithm, self.cfg.scale
+        m: dict[str, float] = {}
+        if self.critic is not None:
+            t = time.perf_counter()
+            m.update(self.critic_update(roll, signal["returns"], signal["values"]))
+            m["timing/update_critic"] = time.perf_counter() - t
+            if step <= a.critic_warmup_steps:
+                return m
+        if a.adv_estimator == "self_teacher":
+            loss_fn = self._distillation_loss(old_lp, signal, roll.response_mask)
+        else:
+            loss_fn = self._policy_gradient_loss(old_lp, signal["advantages"], roll.response_mask, ref_lp)
+        m.update(
+            self.actor_pass(
+                roll.input_ids,
+                roll.attention_mask,
+                roll.position_ids,
+                roll.response_length,
+                loss_fn,
+                lr=s.lr,
+                prefix="actor",
+            )
+        )
+        if self.teacher is not None:
+            base.ema_update(self.teacher, self.policy, a.teacher_ema)
+        return m
+
+    def verification_step(self, fb: Feedback) -> dict[str, Any]:
         """Steps 5-7: the retrospective update on the previous batch, or a skip that touches nothing."""
         prev = self.pipo.previous
         rewards = pi_rewards(fb.phi, prev.attributions) if prev is not None and fb.phi is not None else None
@@ -184,14 +304,13 @@ class LocalTrainer:
         if not decision.verify:
             return m
         t = time.perf_counter()
-        upd = self.update(
+        loss_fn = self._policy_gradient_loss(prev.old_log_probs, rewards, prev.response_mask, None)
+        upd = self.actor_pass(
             prev.input_ids,
             prev.attention_mask,
             prev.position_ids,
-            prev.response_mask,
-            prev.old_log_probs,
-            rewards,
-            None,
+            prev.response_mask.shape[1],
+            loss_fn,
             lr=self.cfg.pipo.lr,
             prefix="pipo",
         )
@@ -206,61 +325,135 @@ class LocalTrainer:
         )
         return m
 
+    # -- losses ------------------------------------------------------------------------------
+    def _policy_gradient_loss(self, old_lp, advantages, mask, ref_lp) -> LossFn:
+        """The base algorithm's registered verl policy loss (+ KL loss when it has one)."""
+        a = self.cfg.algorithm
+
+        def loss_fn(lp: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
+            loss, pg = policy_loss(self.actor_cfg, lp, old_lp[sl], advantages[sl], mask[sl])
+            stats = {"pg_loss": loss.item(), "pg_clipfrac": pg["actor/pg_clipfrac"], "ppo_kl": pg["actor/ppo_kl"]}
+            if ref_lp is not None and a.use_kl_loss:
+                kl = agg_loss(kl_penalty(lp, ref_lp[sl], a.kl_type), mask[sl], a.loss_agg_mode)
+                loss = loss + a.kl_coef * kl
+                stats["kl_loss"] = kl.item()
+            return loss, stats
+
+        return loss_fn
+
+    def _distillation_loss(self, old_lp, signal: dict, mask) -> LossFn:
+        """SDPO: sampled-token reverse KL to the self-teacher; samples without a demonstration add zero."""
+        a = self.cfg.algorithm
+
+        def loss_fn(lp: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
+            loss_mat = base.sdpo_token_loss(lp, old_lp[sl], signal["teacher_log_probs"][sl], a.is_clip)
+            loss = agg_loss(loss_mat * signal["distill_mask"][sl], mask[sl], a.loss_agg_mode)
+            return loss, {"pg_loss": loss.item()}
+
+        return loss_fn
+
+    # -- passes over a batch -----------------------------------------------------------------
     def _log_probs(self, model, roll: Rollout) -> torch.Tensor:
         return log_probs(model, roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_length)
 
-    def update(
-        self, input_ids, attention_mask, position_ids, response_mask, old_lp, advantages, ref_lp, lr: float, prefix: str
-    ) -> dict[str, float]:
-        """One pass of mini-batch optimizer steps with the base algorithm's policy loss (+ KL loss).
+    def _values(self, roll: Rollout) -> torch.Tensor:
+        """V(s) before each response token, (bs, response_length) (verl's critic layout)."""
+        out = self.critic(
+            input_ids=roll.input_ids, attention_mask=roll.attention_mask, position_ids=roll.position_ids
+        ).logits[..., 0]
+        return out[:, -roll.response_length - 1 : -1].float()
 
-        Used for the exploration update (advantages) and the verification update (PI rewards, no KL).
-        """
-        a, s = self.cfg.algorithm, self.cfg.scale
+    def actor_pass(
+        self, input_ids, attention_mask, position_ids, response_length: int, loss_fn: LossFn, lr: float, prefix: str
+    ) -> dict[str, float]:
+        """One pass of mini-batch optimizer steps on the policy (exploration or verification update)."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.policy.train()
         sums: dict[str, float] = {}
         n_mb = 0
-        R = response_mask.shape[1]
         for i in range(0, len(input_ids), self.mini_batch):
             sl = slice(i, i + self.mini_batch)
-            mask = response_mask[sl]
-            lp = log_probs(self.policy, input_ids[sl], attention_mask[sl], position_ids[sl], R)
-            loss, pg_m = policy_loss(self.actor_cfg, lp, old_lp[sl], advantages[sl], mask)
-            stats = {"pg_loss": loss.item(), "pg_clipfrac": pg_m["actor/pg_clipfrac"], "ppo_kl": pg_m["actor/ppo_kl"]}
-            if ref_lp is not None:
-                kl = agg_loss(kl_penalty(lp, ref_lp[sl], a.kl_type), mask, a.loss_agg_mode)
-                loss = loss + a.kl_coef * kl
-                stats["kl_loss"] = kl.item()
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), s.grad_clip).item()
-            stats["grad_norm"] = grad_norm
-            if math.isfinite(grad_norm):
-                self.optimizer.step()
-            else:
-                log.warning("step %d: non-finite grad norm in the %s update; optimizer step skipped", self.step, prefix)
+            lp = log_probs(self.policy, input_ids[sl], attention_mask[sl], position_ids[sl], response_length)
+            loss, stats = loss_fn(lp, sl)
+            stats["grad_norm"] = self._step(self.policy, self.optimizer, loss, prefix)
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_mb += 1
         self.policy.eval()
-        out = {f"{prefix}/{k}": v / n_mb for k, v in sums.items()}
-        out[f"{prefix}/lr"] = lr
-        return out
+        return {**{f"{prefix}/{k}": v / n_mb for k, v in sums.items()}, f"{prefix}/lr": lr}
+
+    def critic_update(self, roll: Rollout, returns, values) -> dict[str, float]:
+        """One pass of mini-batch steps on the critic with verl's clipped value loss."""
+        a = self.cfg.algorithm
+        self.critic.train()
+        sums: dict[str, float] = {}
+        n_mb = 0
+        R = roll.response_length
+        for i in range(0, len(roll.input_ids), self.mini_batch):
+            sl = slice(i, i + self.mini_batch)
+            vpred = (
+                self.critic(
+                    input_ids=roll.input_ids[sl],
+                    attention_mask=roll.attention_mask[sl],
+                    position_ids=roll.position_ids[sl],
+                )
+                .logits[..., 0][:, -R - 1 : -1]
+                .float()
+            )
+            loss, clipfrac = compute_value_loss(
+                vpred, returns[sl], values[sl], roll.response_mask[sl], a.cliprange_value, a.loss_agg_mode
+            )
+            grad_norm = self._step(self.critic, self.critic_optimizer, loss, "critic")
+            for k, v in {"vf_loss": loss.item(), "vf_clipfrac": clipfrac.item(), "grad_norm": grad_norm}.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_mb += 1
+        self.critic.eval()
+        return {f"critic/{k}": v / n_mb for k, v in sums.items()}
+
+    def _step(self, model, optimizer, loss: torch.Tensor, what: str) -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.scale.grad_clip).item()
+        if math.isfinite(grad_norm):
+            optimizer.step()
+        else:
+            log.warning("step %d: non-finite grad norm in the %s update; optimizer step skipped", self.step, what)
+        return grad_norm
 
     # -- checkpoints -------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
+    def state_dict(self) -> dict:
         state = {
             "step": self.step,
+            "cursor": self.cursor,
             "model": self.policy.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "pipo": None if self.pipo is None else self.pipo.state_dict(),
         }
+        if self.teacher is not None:
+            state["teacher"] = self.teacher.state_dict()
+        if self.critic is not None:
+            state["critic"] = self.critic.state_dict()
+            state["critic_optimizer"] = self.critic_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.pipo is not None and state["pipo"] is not None:
+            self.pipo.load_state_dict(state["pipo"])
+        if self.teacher is not None:
+            self.teacher.load_state_dict(state["teacher"])
+        if self.critic is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.step, self.cursor = state["step"], state["cursor"]
+
+    def save_checkpoint(self) -> None:
         path = self.record.ckpt_dir / CKPT_NAME
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        torch.save(state, tmp)
+        torch.save(self.state_dict(), tmp)
         tmp.replace(path)
 
     def load_checkpoint(self) -> bool:
@@ -269,14 +462,10 @@ class LocalTrainer:
             return False
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
+            self.load_state_dict(state)
         except Exception as err:  # noqa: BLE001 - an unreadable checkpoint means starting over, loudly
             log.warning("checkpoint %s is unreadable (%s); starting the cell from step 0", path, err)
             return False
-        self.policy.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.pipo is not None and state["pipo"] is not None:
-            self.pipo.load_state_dict(state["pipo"])
-        self.step = state["step"]
         return True
 
     # -- the run -----------------------------------------------------------------------------
@@ -310,16 +499,11 @@ class LocalTrainer:
             log.info("resuming from the checkpoint at step %d", self.step)
         self.record.rewind(self.step)
         self.record.set_status("running", step=self.step, total_steps=s.steps)
-        if not any(e["step"] == 0 for e in self.record.evals()) and self.step == 0:
+        if self.step == 0 and not any(e["step"] == 0 for e in self.record.evals()):
             self.run_eval()
         last_eval = self.record.evals()[-1]
-        bar = tqdm(
-            total=s.steps,
-            initial=self.step,
-            desc=self.cfg.algorithm.name + ("+pipo" if self.pipo else ""),
-            unit="step",
-            dynamic_ncols=True,
-        )
+        name = self.cfg.algorithm.name + ("+pipo" if self.pipo else "")
+        bar = tqdm(total=s.steps, initial=self.step, desc=name, unit="step", dynamic_ncols=True)
         while self.step < s.steps:
             self.step += 1
             metrics = self.train_step(self.step)
