@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from pipo.config import to_container
 
 SIGNATURE_VERSION = 1  # bump when the meaning of a config changes: old runs stop matching
-NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force")  # paths, launcher, logging
+NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force", "sweep")  # paths, launcher, logging
 
 
 def semantic_config(cfg: DictConfig) -> dict[str, Any]:

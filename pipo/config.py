@@ -7,6 +7,9 @@ misspelt key or a value of the wrong type fails at composition with Hydra's mess
 
 from __future__ import annotations
 
+import copy
+import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
@@ -93,6 +96,7 @@ class StandinConfig:
 class TaskConfig:
     name: str = MISSING
     verifier: str = MISSING
+    train_size: int = MISSING  # the paper's training set (sets the paper scale's number of iterations)
     benchmarks: list[str] = field(default_factory=list)
     standin: StandinConfig = field(default_factory=StandinConfig)
 
@@ -120,6 +124,17 @@ class EvalConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    """What one cell's job asks the cluster for (used by cluster=slurm and the plan's estimate)."""
+
+    gpus: int = 0
+    cpus: int = 2
+    mem_gb: int = 8
+    timeout_min: int = 60
+    est_step_seconds: float = 1.0  # rough wall time per iteration, for the plan's GPU-hours estimate
+
+
+@dataclass
 class ScaleConfig:
     """Budget and shared hyperparameters of a scale."""
 
@@ -136,6 +151,7 @@ class ScaleConfig:
     grad_clip: float = 1.0
     save_every: int = 10
     eval: EvalConfig = field(default_factory=EvalConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 
 
 @dataclass
@@ -169,14 +185,22 @@ class TrainConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     seed: int = 42  # data seed: data order and sampling; the starting model is the same
+    sweep: str | None = None  # the sweep a cell was launched by (W&B group); not part of its identity
     force: bool = False  # rerun a cell whose record says done
     run_root: str = "runs"
     cache_dir: str = ".cache/pipo"
 
 
+def iterations(epochs: int, train_size: int, batch_size: int) -> int:
+    """Iterations of ``epochs`` passes over ``train_size`` prompts, ``batch_size`` per iteration."""
+    return math.ceil(epochs * train_size / batch_size)
+
+
 def register_schemas() -> None:
-    """Register the schema that ``conf/train.yaml`` lists first in its defaults."""
+    """Register the schema that ``conf/train.yaml`` lists first in its defaults, and our resolvers."""
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+    if not OmegaConf.has_resolver("iterations"):
+        OmegaConf.register_new_resolver("iterations", iterations)
 
 
 class ConfigError(ValueError):
@@ -266,12 +290,77 @@ def to_container(cfg: DictConfig) -> dict:
 
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+GROUPS = ("algorithm", "model", "task", "pipo", "scale", "backend", "cluster")
+
+
+@functools.cache
+def _plain_option(group: str, option: str) -> DictConfig | None:
+    """A group option's node, schema-typed, if its file is plain values (no defaults list, no package)."""
+    path = CONF_DIR / group / f"{option}.yaml"
+    text = path.read_text() if path.exists() else ""
+    if not text or "defaults:" in text or "@package" in text:
+        return None
+    schema = TrainConfig.__dataclass_fields__[group].default_factory()  # type: ignore[misc]
+    return OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path))
+
+
+def compose_cells(cells: Sequence[Sequence[str]], config_name: str = "train") -> list[DictConfig | Exception]:
+    """Compose many cells from ``conf/`` (as ``reproduce/train.py`` would); a failing cell gives its exception.
+
+    Fast path, for planning whole grids: Hydra composes the defaults once; a cell's group choices
+    whose files are plain values replace their node (typed by the schema), and its ``key=value``
+    overrides are applied as Hydra would apply them. Anything else (a group option with its own
+    defaults list or package, ``+key``, ``~key``, ``hydra.*``) takes Hydra's full composition.
+    ``tests/test_config.py`` checks the two paths agree on every grid.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    register_schemas()
+    parser = OverridesParser.create()
+    out: list[DictConfig | Exception] = []
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+
+        def full(overrides: Sequence[str]) -> DictConfig | Exception:
+            try:
+                return compose(config_name, overrides=list(overrides))
+            except Exception as err:  # noqa: BLE001 - the caller reports it with the cell named
+                return err
+
+        default = full([])
+        for overrides in cells:
+            try:
+                parsed = parser.parse_overrides(list(overrides))
+            except Exception as err:  # noqa: BLE001
+                out.append(err)
+                continue
+            choices = [o for o in parsed if o.key_or_group in GROUPS]
+            values = [o for o in parsed if o.key_or_group not in GROUPS]
+            nodes = {o.key_or_group: _plain_option(o.key_or_group, str(o.value())) for o in choices}
+            if (
+                isinstance(default, Exception)
+                or any(n is None for n in nodes.values())
+                or any(o.type != OverrideType.CHANGE or o.key_or_group.startswith("hydra") or o.package for o in parsed)
+            ):
+                out.append(full(overrides))
+                continue
+            cfg = copy.deepcopy(default)
+            try:
+                for group, node in nodes.items():
+                    cfg[group] = node
+                for o in values:
+                    OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
+            except Exception as err:  # noqa: BLE001
+                out.append(ConfigError(f"Could not override '{o.key_or_group}': {err}".splitlines()[0]))
+                continue
+            out.append(cfg)
+    return out
 
 
 def compose_cell(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
     """Compose a cell from ``conf/`` as ``reproduce/train.py`` would (for tests, sweeps and notebooks)."""
-    from hydra import compose, initialize_config_dir
-
-    register_schemas()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name, overrides=list(overrides))
+    (cfg,) = compose_cells([overrides], config_name)
+    if isinstance(cfg, Exception):
+        raise cfg
+    return cfg

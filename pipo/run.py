@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shutil
 import time
@@ -11,7 +12,7 @@ import torch
 from omegaconf import DictConfig
 
 from pipo.cell import label, run_dir, signature
-from pipo.config import to_container, validate
+from pipo.config import ConfigError, to_container, validate
 from pipo.models import resolve_model
 from pipo.records import RunRecord
 from pipo.tasks import load_standin
@@ -20,8 +21,8 @@ from pipo.wandb_mirror import WandbMirror
 log = logging.getLogger(__name__)
 
 
-def run_cell(cfg: DictConfig) -> dict:
-    """Train the cell ``cfg`` (or return its final evaluation if its record says done)."""
+def run_cell(cfg: DictConfig) -> dict | None:
+    """Train the cell ``cfg``; return its final evaluation (None if another process is running it)."""
     validate(cfg)
     sig, name, path = signature(cfg), label(cfg), run_dir(cfg)
     record = RunRecord(path)
@@ -29,8 +30,26 @@ def run_cell(cfg: DictConfig) -> dict:
     if status and status.get("state") == "done" and not cfg.force:
         log.info("%s: done already (%s); force=true reruns it", name, path)
         return record.evals()[-1]
-    if cfg.force and path.exists():
-        shutil.rmtree(path)
+    if cfg.scale.name != "tiny":
+        raise ConfigError(
+            f"scale={cfg.scale.name}: this version runs tiny-scale cells only (the paper's datasets "
+            "and the verl backend are not part of it yet); `reproduce/<table>.py --plan` plans it"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("%s: another process is running this cell (%s); skipped", name, path)
+            return None
+        return _run_locked(cfg, sig, name, path, record)
+
+
+def _run_locked(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> dict:
+    if cfg.force:
+        for child in path.iterdir():
+            if child.name != ".lock":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     log.info("%s → %s", name, path)
     record.write_cell(to_container(cfg), sig, name)
     if cfg.backend.threads > 0:

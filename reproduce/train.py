@@ -1,9 +1,13 @@
-"""Train one cell.
+"""Train one cell, or an ad-hoc grid of cells with -m.
 
 python reproduce/train.py algorithm=grpo pipo=on            # tiny scale, this machine
 python reproduce/train.py pipo=off seed=21 pipo.lam=0.5     # any Hydra override
+python reproduce/train.py -m algorithm=grpo,dapo pipo.lam=0,0.1,1 pipo.window=4,8
 python reproduce/train.py --help                            # config groups and options
 """
+
+import os
+import sys
 
 import hydra
 from omegaconf import DictConfig
@@ -20,4 +24,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if {"-m", "--multirun"} & set(sys.argv) and not os.environ.get("PIPO_VALIDATED"):
+        from pipo.sweeps import validate_multirun
+
+        if validate_multirun(sys.argv[1:]):  # every cell is checked before Hydra launches any
+            sys.exit(1)
     main()

@@ -1,0 +1,206 @@
+"""Sweeps: a table's grid as data (``sweeps/<name>.yaml``), planned, validated and launched through Hydra.
+
+A sweep file lists the grid (config key → values) and the overrides every cell shares. Planning
+composes every cell, signs it and reads its record's status; launching refuses the whole sweep if
+any cell is invalid, then hands the grid to Hydra's multirun (basic, submitit_local or
+submitit_slurm launcher, chosen by ``cluster=``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
+
+from pipo.cell import label, run_dir, signature
+from pipo.config import CONF_DIR, ConfigError, compose_cells, problems
+from pipo.records import RunRecord
+
+SWEEPS_DIR = CONF_DIR.parent / "sweeps"
+TRAIN_SCRIPT = CONF_DIR.parent / "reproduce" / "train.py"
+
+
+@dataclass
+class Sweep:
+    name: str
+    description: str
+    grids: list[dict[str, list[str]]]  # each: config key or group -> values (cartesian product); cells = union
+    fixed: list[str] = field(default_factory=list)  # overrides every cell shares
+
+
+def load_sweep(name: str) -> Sweep:
+    path = SWEEPS_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
+        raise ConfigError(f"no sweep {name!r} (known: {known})")
+    doc = yaml.safe_load(path.read_text())
+    grids = [
+        {k: [str(v) for v in (vals if isinstance(vals, list) else [vals])] for k, vals in g.items()}
+        for g in doc["grids"]
+    ]
+    return Sweep(name=name, description=doc.get("description", ""), grids=grids, fixed=list(doc.get("fixed", [])))
+
+
+def split_overrides(overrides: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """User overrides → (config keys with their values, which may sweep ``a,b``; ``hydra.*`` overrides)."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    keys: dict[str, list[str]] = {}
+    hydra: list[str] = []
+    for raw, o in zip(overrides, parsed, strict=True):
+        if o.key_or_group.startswith("hydra.") or o.key_or_group.startswith("hydra/"):
+            hydra.append(raw)
+        elif o.is_sweep_override():
+            keys[o.get_key_element()] = list(o.sweep_string_iterator())
+        else:
+            keys[o.get_key_element()] = [raw.split("=", 1)[1]]
+    return keys, hydra
+
+
+def sub_grids(sweep: Sweep, overrides: list[str]) -> tuple[list[dict[str, list[str]]], list[str]]:
+    """Each sub-grid with the sweep's fixed overrides and the user's applied (a user value replaces the
+    sweep's for that key, and a user ``a,b`` adds an axis), and the user's hydra.* overrides."""
+    user, hydra = split_overrides(overrides)
+    fixed, _ = split_overrides(sweep.fixed)
+    return [{**fixed, **g, **user} for g in (sweep.grids or [{}])], hydra
+
+
+def cell_overrides(sweep: Sweep, overrides: list[str]) -> tuple[list[list[str]], list[str]]:
+    """Every cell's overrides (the union of the sub-grids, without repeats), and the hydra.* overrides."""
+    grids, hydra = sub_grids(sweep, overrides)
+    cells: list[list[str]] = []
+    for grid in grids:
+        for combo in itertools.product(*grid.values()):
+            cell = [f"{k}={v}" for k, v in zip(grid, combo, strict=True)]
+            if cell not in cells:
+                cells.append(cell)
+    return cells, hydra
+
+
+def _gpu_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@dataclass
+class PlannedCell:
+    overrides: list[str]
+    cfg: DictConfig | None
+    signature: str
+    label: str
+    status: str  # new | running | done | failed | invalid
+    problems: list[str]
+    gpu_hours: float
+
+
+def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[PlannedCell]:
+    """Compose, validate and sign every cell; read each one's status from its record."""
+    cells, _ = cell_overrides(sweep, overrides)
+    out = []
+    for ov, cfg in zip(cells, compose_cells(cells), strict=True):
+        if isinstance(cfg, Exception):
+            cause = cfg.__cause__ or cfg
+            out.append(PlannedCell(ov, None, "-", " ".join(ov), "invalid", [str(cause).splitlines()[0]], 0.0))
+            continue
+        found = problems(cfg)
+        if launching and cfg.scale.resources.gpus > 0 and cfg.cluster.name == "local" and not _gpu_visible():
+            found.append(
+                f"scale={cfg.scale.name} asks for {cfg.scale.resources.gpus} GPUs and none is visible "
+                "here (plan it anywhere; launch it with cluster=slurm or on a GPU node)"
+            )
+        state = "invalid" if found else ((RunRecord(run_dir(cfg)).status() or {}).get("state", "new"))
+        r = cfg.scale.resources
+        hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
+        sig = signature(cfg)
+        if any(c.signature == sig for c in out):
+            continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
+        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours))
+    return out
+
+
+def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
+    lines = [f"sweep {sweep.name}: {sweep.description}".rstrip(": "), ""]
+    width = max((len(c.label) for c in cells), default=10)
+    for c in cells:
+        lines.append(f"  {c.label:<{width}}  {c.signature:<12}  {c.status:<8}  {c.gpu_hours:8.1f} GPU-h")
+        lines.extend(f"      ✗ {p}" for p in c.problems)
+    counts = {s: sum(c.status == s for c in cells) for s in ("new", "running", "done", "failed", "invalid")}
+    todo = sum(c.gpu_hours for c in cells if c.status != "done")
+    lines += [
+        "",
+        f"{len(cells)} cells: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f"; estimated {todo:.1f} GPU-hours to go (scale.resources.est_step_seconds × steps × GPUs)",
+    ]
+    return "\n".join(lines)
+
+
+def refuse_if_invalid(cells: list[PlannedCell]) -> None:
+    bad = [c for c in cells if c.problems]
+    if bad:
+        msg = "\n".join(
+            f"  cell [{' '.join(c.overrides)}]:\n" + "\n".join(f"    - {p}" for p in c.problems) for c in bad
+        )
+        raise ConfigError(f"{len(bad)} of {len(cells)} cells are invalid; no job was launched:\n{msg}")
+
+
+def multirun_argvs(sweep: Sweep, overrides: list[str]) -> list[list[str]]:
+    """One Hydra multirun per sub-grid: ``key=a,b`` per key, then the user's hydra.* overrides."""
+    grids, hydra = sub_grids(sweep, overrides)
+    return [["-m", *(f"{k}={','.join(v)}" for k, v in g.items()), f"sweep={sweep.name}", *hydra] for g in grids]
+
+
+def main(name: str, argv: list[str] | None = None) -> int:
+    """``reproduce/<name>.py [-m] [--plan] [overrides]``: plan, validate and launch a table's sweep."""
+    from pipo.config import register_schemas
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        print(
+            f"usage: python reproduce/{name}.py [-m | --plan] [key=value ...]\n\n"
+            f"  --plan   print every cell (label, signature, status) and the GPU-hours estimate; run nothing\n"
+            f"  -m       launch the sweep (cells already done are skipped, unfinished ones resume)\n\n"
+            f"The grid is sweeps/{name}.yaml; any override of reproduce/train.py applies to every cell,\n"
+            f"e.g. scale=paper cluster=slurm hydra.launcher.partition=gpu, or seed=6,21,42 to add a grid axis."
+        )
+        return 0
+    register_schemas()
+    sweep = load_sweep(name)
+    launch = "-m" in argv or "--multirun" in argv
+    overrides = [a for a in argv if a not in ("-m", "--multirun", "--plan")]
+    cells = plan(sweep, overrides, launching=launch)
+    print(format_plan(sweep, cells))
+    if not launch:
+        return 0 if not any(c.problems for c in cells) else 1
+    try:
+        refuse_if_invalid(cells)
+    except ConfigError as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 1
+    env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
+    code = 0
+    for argv_m in multirun_argvs(sweep, overrides):
+        print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
+        code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
+    from analysis.summary import summarize
+
+    print(f"\n{sweep.name}: {sweep.description}\n{summarize([run_dir(c.cfg) for c in cells])}")
+    return code
+
+
+def validate_multirun(argv: list[str]) -> int:
+    """``reproduce/train.py -m …``: check every cell of an ad-hoc grid before Hydra launches any."""
+    overrides = [a for a in argv if a not in ("-m", "--multirun") and not a.startswith("-")]
+    cells = plan(Sweep("adhoc", "", [{}]), overrides, launching=True)
+    try:
+        refuse_if_invalid(cells)
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0

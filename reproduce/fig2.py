@@ -1,0 +1,13 @@
+"""Training dynamics — Table 1's 4B runs (the same cells, shared with table1)
+
+python reproduce/fig2.py -m                                   # tiny scale, this machine
+python reproduce/fig2.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/fig2.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("fig2"))

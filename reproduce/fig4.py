@@ -1,0 +1,13 @@
+"""Seeds — {GRPO, DAPO, GSPO} × {base, +PIPO} × data seeds {6, 21, 42}, 4B
+
+python reproduce/fig4.py -m                                   # tiny scale, this machine
+python reproduce/fig4.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/fig4.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("fig4"))

@@ -1,0 +1,13 @@
+"""Wall-clock — Table 1's runs (the same cells, shared with table1)
+
+python reproduce/fig5.py -m                                   # tiny scale, this machine
+python reproduce/fig5.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/fig5.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("fig5"))

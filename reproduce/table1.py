@@ -1,0 +1,13 @@
+"""Math Pass@1 — {4B, 8B} × {PPO, GRPO, GSPO, DAPO} × {base, +PIPO}; base-model rows from step 0
+
+python reproduce/table1.py -m                                   # tiny scale, this machine
+python reproduce/table1.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/table1.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("table1"))

@@ -1,0 +1,13 @@
+"""Code and tool use — {PPO, GRPO, GSPO, DAPO} × {base, +PIPO} × {code (TACO), tool (RLLA)}
+
+python reproduce/table2.py -m                                   # tiny scale, this machine
+python reproduce/table2.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/table2.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("table2"))

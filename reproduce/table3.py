@@ -1,0 +1,13 @@
+"""Self-distillation on SciKnowEval — Qwen3-8B × {GRPO, SDPO} × {base, +PIPO}; base row from step 0
+
+python reproduce/table3.py -m                                   # tiny scale, this machine
+python reproduce/table3.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/table3.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("table3"))

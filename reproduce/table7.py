@@ -1,0 +1,13 @@
+"""Window ablation — GRPO+PIPO with K ∈ {2, 4, 8, 16, 32}, and GRPO
+
+python reproduce/table7.py -m                                   # tiny scale, this machine
+python reproduce/table7.py --plan scale=paper                   # every cell, its status, GPU-hours
+python reproduce/table7.py -m scale=paper cluster=slurm hydra.launcher.partition=gpu
+"""
+
+import sys
+
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(main("table7"))

@@ -1,0 +1,72 @@
+"""`reproduce/<table>.py -m` at tiny scale: every cell runs once, a relaunch redoes nothing, a bad grid launches nothing."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipo.records import RunRecord
+from pipo.sweeps import load_sweep, plan
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def table4(args, **kw):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "reproduce" / "table4.py"), *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+        **kw,
+    )
+
+
+def test_sweep_runs_skips_and_resumes(micro_overrides):
+    ov = [*micro_overrides, "pipo.lam=0,1", "scale.steps=4", "scale.eval.every=4"]
+    cells = plan(load_sweep("table4"), ov)
+    assert len(cells) == 3
+    records = [RunRecord(Path(c.cfg.run_root) / "tiny" / c.signature) for c in cells]
+
+    # start the sweep, kill it once the first cell is done, relaunch: finished cells are not redone
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "reproduce" / "table4.py"), "-m", *ov],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and not any((r.status() or {}).get("state") == "done" for r in records):
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {
+        r.path: (r.path / "metrics.jsonl").stat().st_mtime_ns
+        for r in records
+        if (r.status() or {}).get("state") == "done"
+    }
+    assert finished and len(finished) < 3
+
+    again = table4(["-m", *ov])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert all(r.status()["state"] == "done" for r in records)
+    for path, stamp in finished.items():
+        assert (path / "metrics.jsonl").stat().st_mtime_ns == stamp  # not redone
+    assert "Base Model" in again.stdout and "GRPO+PIPO" in again.stdout  # the summary at the end
+
+    planned = table4(["--plan", *ov])
+    assert planned.returncode == 0 and "3 cells: 3 done" in planned.stdout
+
+
+def test_bad_grid_launches_nothing(micro_overrides, tmp_path):
+    proc = table4(["-m", *micro_overrides, "pipo.window=1"])
+    assert proc.returncode == 1
+    assert "cells are invalid; no job was launched" in proc.stderr and "pipo.window=1" in proc.stderr
+    assert not (tmp_path / "runs").exists()

@@ -1,0 +1,77 @@
+"""Sweeps: the paper's grids as data, every cell composed, validated and signed before any launch."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from pipo.config import CONF_DIR, compose_cells
+from pipo.sweeps import cell_overrides, load_sweep, multirun_argvs, plan, refuse_if_invalid
+
+# cells per grid, as in the paper (PIPO_SPEC §4); base-model rows come from step-0 evaluations
+PAPER_COUNTS = {"table1": 16, "table2": 16, "table3": 4, "table4": 7, "table7": 6, "fig2": 8, "fig4": 18, "fig5": 16}
+
+
+@pytest.mark.parametrize("scale", ["tiny", "paper"])
+@pytest.mark.parametrize("name", sorted(PAPER_COUNTS))
+def test_grid_sizes_and_unique_signatures(name, scale):
+    cells = plan(load_sweep(name), [f"scale={scale}"])
+    assert len(cells) == PAPER_COUNTS[name]
+    signed = [c.signature for c in cells if c.cfg is not None]  # table2/3 wait for their tasks
+    assert len(set(signed)) == len(signed)
+
+
+def test_runnable_grids_are_valid_and_the_others_say_why():
+    for name in ("table1", "table4", "table7", "fig2", "fig4", "fig5"):
+        refuse_if_invalid(plan(load_sweep(name), []))
+    bad = plan(load_sweep("table2"), [])
+    assert all(c.status == "invalid" for c in bad)
+    assert "Could not find 'task/code'" in bad[0].problems[0]
+
+
+def test_fast_composition_equals_hydra_on_every_grid():
+    seen, cells = set(), []
+    for name in PAPER_COUNTS:
+        for scale in ("tiny", "paper"):
+            for ov in cell_overrides(load_sweep(name), [f"scale={scale}"])[0]:
+                key = tuple(sorted(o for o in ov if o.split("=")[0] in ("algorithm", "model", "task", "pipo", "scale")))
+                if key not in seen:  # one cell per distinct group choice, plus every value override below
+                    seen.add(key)
+                    cells.append(ov)
+    cells += [["pipo.lam=0.5", "seed=6", "pipo.window=4"], ["algorithm=dapo", "scale.steps=3"]]
+    fast = compose_cells(cells)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for ov, got in zip(cells, fast, strict=True):
+            try:
+                ref = compose("train", overrides=ov)
+            except Exception:  # noqa: BLE001
+                assert isinstance(got, Exception), ov
+                continue
+            assert OmegaConf.to_container(got) == OmegaConf.to_container(ref), ov
+
+
+def test_a_bad_override_names_the_cell_and_the_key():
+    cells = plan(load_sweep("table4"), ["pipo.window=1"], launching=True)
+    with pytest.raises(Exception, match=r"(?s)7 of 7 cells are invalid; no job was launched.*pipo.window=1"):
+        refuse_if_invalid(cells)
+    wrong_type = plan(load_sweep("table4"), ["seed=abc"])
+    assert all("seed" in c.problems[0] for c in wrong_type)
+
+
+def test_paper_scale_without_a_gpu_plans_but_does_not_launch():
+    assert all(not c.problems for c in plan(load_sweep("table1"), ["scale=paper"]))
+    launching = plan(load_sweep("table1"), ["scale=paper"], launching=True)
+    assert all("GPUs and none is visible" in c.problems[-1] for c in launching)
+    # through SLURM the job lands where the GPUs are: no local check
+    assert all(not c.problems for c in plan(load_sweep("table1"), ["scale=paper", "cluster=slurm"], launching=True))
+
+
+def test_user_overrides_replace_or_add_axes():
+    cells, hydra = cell_overrides(load_sweep("table7"), ["seed=6,21", "hydra.launcher.partition=gpu"])
+    assert len(cells) == 12 and hydra == ["hydra.launcher.partition=gpu"]
+    assert len(plan(load_sweep("table4"), ["pipo.lam=0,1"])) == 3  # pipo=off under a λ axis is one cell
+    argvs = multirun_argvs(load_sweep("table4"), ["hydra.launcher.partition=gpu"])
+    assert argvs[0][:3] == ["-m", "algorithm=grpo", "model=qwen3_4b_base"]
+    assert "pipo.lam=0,0.05,0.1,0.2,0.5,1" in argvs[0] and argvs[1][-2:] == [
+        "sweep=table4",
+        "hydra.launcher.partition=gpu",
+    ]
