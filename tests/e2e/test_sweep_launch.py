@@ -1,4 +1,4 @@
-"""`reproduce/<table>.py -m` at tiny scale: every cell runs once, a relaunch redoes nothing, a bad grid launches nothing."""
+"""`reproduce/<table>.py -m` at tiny scale: cells run once, a relaunch redoes nothing, a bad grid runs nothing."""
 
 import os
 import signal
