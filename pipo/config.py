@@ -201,6 +201,10 @@ def register_schemas() -> None:
     ConfigStore.instance().store(name="train_schema", node=TrainConfig)
     if not OmegaConf.has_resolver("iterations"):
         OmegaConf.register_new_resolver("iterations", iterations)
+    if not OmegaConf.has_resolver("or_default"):  # ${or_default:${sweep},adhoc}: a null value's stand-in
+        OmegaConf.register_new_resolver("or_default", lambda x, default: default if x is None else x)
+    if not OmegaConf.has_resolver("nonzero_or_null"):  # e.g. no --gpus-per-node=0 for a CPU-only job
+        OmegaConf.register_new_resolver("nonzero_or_null", lambda x: x if x else None)
 
 
 class ConfigError(ValueError):

@@ -109,7 +109,7 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
             out.append(PlannedCell(ov, None, "-", " ".join(ov), "invalid", [str(cause).splitlines()[0]], 0.0))
             continue
         found = problems(cfg)
-        if launching and cfg.scale.resources.gpus > 0 and cfg.cluster.name == "local" and not _gpu_visible():
+        if launching and cfg.scale.resources.gpus > 0 and cfg.cluster.name != "slurm" and not _gpu_visible():
             found.append(
                 f"scale={cfg.scale.name} asks for {cfg.scale.resources.gpus} GPUs and none is visible "
                 "here (plan it anywhere; launch it with cluster=slurm or on a GPU node)"

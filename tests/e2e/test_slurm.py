@@ -1,0 +1,80 @@
+"""Through a real SLURM cluster (scripts/slurm_local.sh): a two-cell grid, and a requeued job that resumes exactly."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipo.cell import run_dir
+from pipo.config import compose_cell
+from pipo.records import RunRecord
+from tests.e2e.test_train_cli import ROOT, train
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        shutil.which("sinfo") is None and not os.environ.get("PIPO_REQUIRE_SLURM"),
+        reason="no SLURM here (scripts/slurm_local.sh starts one)",
+    ),
+]
+ENV = {**os.environ, "TQDM_DISABLE": "1"}
+
+
+def test_two_cell_grid_through_slurm(micro_overrides, tmp_path):
+    ov = [*micro_overrides, "pipo.lam=0.1", "scale.steps=2", "scale.eval.every=2"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "reproduce" / "table4.py"), "-m", "cluster=slurm", *ov],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = list((tmp_path / "runs" / "tiny").iterdir())
+    assert len(runs) == 2 and all(RunRecord(r).status()["state"] == "done" for r in runs)
+    scripts = list((tmp_path / "runs" / ".multirun" / "table4" / ".submitit").glob("*/*_submission.sh"))
+    assert len(scripts) == 2
+    text = scripts[0].read_text()
+    assert "#SBATCH --cpus-per-task=2" in text and "gpus" not in text  # tiny scale: CPU only
+
+
+def test_requeued_job_resumes_and_matches_an_uninterrupted_run(micro_overrides, tmp_path):
+    ov = [*micro_overrides, "scale.steps=40", "scale.save_every=2", "scale.eval.every=20"]
+    slurm = [*ov, f"run_root={tmp_path / 'slurm'}"]
+    rec = RunRecord(run_dir(compose_cell(slurm)))
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "reproduce" / "train.py"), "-m", "cluster=slurm", *slurm],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    deadline = time.time() + 600
+    while time.time() < deadline and len(rec.metrics()) < 8:
+        time.sleep(0.2)
+    job = next((tmp_path / "slurm" / ".multirun" / "adhoc" / ".submitit").iterdir()).name
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    cut = len(rec.metrics())
+    for _ in range(100):  # a requeued job waits for its begin time: make it eligible now
+        time.sleep(0.2)
+        if subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True).returncode == 0:
+            break
+    assert proc.wait(timeout=900) == 0
+    assert cut < 40 and rec.status()["state"] == "done"
+    log = next(Path(tmp_path / "slurm" / ".multirun" / "adhoc" / ".submitit" / job).glob("*_log.out")).read_text()
+    assert "resuming from the checkpoint at step" in log
+
+    clean = [*ov, f"run_root={tmp_path / 'clean'}"]
+    assert train(clean).returncode == 0
+    ref = RunRecord(run_dir(compose_cell(clean)))
+
+    def numbers(r):
+        return [{k: v for k, v in row.items() if not k.startswith("timing/")} for row in r.metrics()]
+
+    assert numbers(rec) == numbers(ref)
+    assert [e["benchmarks"] for e in rec.evals()] == [e["benchmarks"] for e in ref.evals()]
