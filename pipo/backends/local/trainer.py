@@ -495,10 +495,12 @@ class LocalTrainer:
     def fit(self) -> dict:
         """Train to ``scale.steps``, resuming from the last checkpoint; returns the final evaluation."""
         s = self.cfg.scale
+        resumed = (self.record.status() or {}).get("resumed_from", [])
         if self.load_checkpoint():
             log.info("resuming from the checkpoint at step %d", self.step)
+            resumed = [*resumed, self.step]
         self.record.rewind(self.step)
-        self.record.set_status("running", step=self.step, total_steps=s.steps)
+        self.record.set_status("running", step=self.step, total_steps=s.steps, resumed_from=resumed)
         if self.step == 0 and not any(e["step"] == 0 for e in self.record.evals()):
             self.run_eval()
         last_eval = self.record.evals()[-1]
