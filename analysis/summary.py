@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -65,3 +66,25 @@ def summarize(paths: list[Path]) -> str:
     if missing:
         text += f"\n({missing} cells have no record yet)"
     return text
+
+
+def summarize_pass_at_k(paths: list[Path], k: int) -> str:
+    """Pass@k per benchmark and AVG of re-evaluated cells (``pass_at_<k>.json`` in their records)."""
+    rows = []
+    for path in paths:
+        run = load_run(path)
+        f = Path(path) / f"pass_at_{k}.json"
+        if run is None or not f.exists():
+            continue
+        res = json.loads(f.read_text())
+        rows.append(
+            {
+                "model": run["model"],
+                "method": run["algorithm"].upper() + ("+PIPO" if run["pipo"] else ""),
+                **{b: e[f"pass@{k}"] for b, e in res["benchmarks"].items()},
+                "AVG": res["avg"][f"pass@{k}"],
+            }
+        )
+    if not rows:
+        return f"no pass@{k} results yet"
+    return pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{100 * x:.1f}")

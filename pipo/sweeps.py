@@ -32,6 +32,7 @@ class Sweep:
     description: str
     grids: list[dict[str, list[str]]]  # each: config key or group -> values (cartesian product); cells = union
     fixed: list[str] = field(default_factory=list)  # overrides every cell shares
+    evaluate: dict[str, int] | None = None  # re-evaluate trained cells ({samples, k}) instead of training
 
 
 def load_sweep(name: str) -> Sweep:
@@ -44,7 +45,13 @@ def load_sweep(name: str) -> Sweep:
         {k: [str(v) for v in (vals if isinstance(vals, list) else [vals])] for k, vals in g.items()}
         for g in doc["grids"]
     ]
-    return Sweep(name=name, description=doc.get("description", ""), grids=grids, fixed=list(doc.get("fixed", [])))
+    return Sweep(
+        name=name,
+        description=doc.get("description", ""),
+        grids=grids,
+        fixed=list(doc.get("fixed", [])),
+        evaluate=doc.get("evaluate"),
+    )
 
 
 def split_overrides(overrides: list[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -183,6 +190,8 @@ def main(name: str, argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"\n{err}", file=sys.stderr)
         return 1
+    if sweep.evaluate:
+        return reevaluate_sweep(sweep, cells)
     env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
     code = 0
     for argv_m in multirun_argvs(sweep, overrides):
@@ -192,6 +201,28 @@ def main(name: str, argv: list[str] | None = None) -> int:
 
     print(f"\n{sweep.name}: {sweep.description}\n{summarize([run_dir(c.cfg) for c in cells])}")
     return code
+
+
+def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> int:
+    """Table 6: pass@k of already-trained cells; refuses (naming them) if any is not trained yet."""
+    from analysis.summary import summarize_pass_at_k
+    from pipo.reevaluate import reevaluate
+
+    untrained = [c for c in cells if c.status != "done"]
+    if untrained:
+        print(
+            f"\n{len(untrained)} cells are not trained yet ({sweep.name} trains nothing; run the table they "
+            "come from first, e.g. python reproduce/table1.py -m):\n"
+            + "\n".join(f"  {c.label} ({c.status})" for c in untrained),
+            file=sys.stderr,
+        )
+        return 1
+    samples, k = sweep.evaluate["samples"], sweep.evaluate["k"]
+    for c in cells:
+        print(f"{c.label}: pass@{k} from {samples} samples per problem", flush=True)
+        reevaluate(c.cfg, samples, k)
+    print(f"\n{sweep.name}: {sweep.description}\n{summarize_pass_at_k([run_dir(c.cfg) for c in cells], k)}")
+    return 0
 
 
 def validate_multirun(argv: list[str]) -> int:

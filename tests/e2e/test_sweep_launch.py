@@ -70,3 +70,33 @@ def test_bad_grid_launches_nothing(micro_overrides, tmp_path):
     assert proc.returncode == 1
     assert "cells are invalid; no job was launched" in proc.stderr and "pipo.window=1" in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_table6_reevaluates_trained_cells_and_trains_nothing(micro_overrides):
+    from pipo.config import compose_cell
+    from pipo.pass_at_k import pass_at_k
+    from pipo.reevaluate import reevaluate
+
+    ov = [*micro_overrides, "algorithm=grpo,ppo", "pipo=off", "scale.steps=2", "scale.eval.every=2"]
+    run = [sys.executable, str(ROOT / "reproduce" / "table6.py"), "-m", *ov]
+    refused = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 1 and "2 cells are not trained yet" in refused.stderr
+    for algo in ("grpo", "ppo"):
+        cell = [o for o in ov if not o.startswith("algorithm=")] + [f"algorithm={algo}"]
+        trained = subprocess.run(
+            [sys.executable, str(ROOT / "reproduce" / "train.py"), *cell],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TQDM_DISABLE": "1"},
+        )
+        assert trained.returncode == 0, trained.stderr[-2000:]
+    done = subprocess.run(run, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "GRPO" in done.stdout and "PPO" in done.stdout
+    cfg = compose_cell([o for o in ov if not o.startswith("algorithm=")] + ["algorithm=grpo"])
+    res = reevaluate(cfg, 8, 8)  # read back from the record
+    for e in res["benchmarks"].values():
+        assert len(e["correct_per_problem"]) == e["n"]
+        assert e["pass@8"] == pytest.approx(sum(pass_at_k(8, int(c), 8) for c in e["correct_per_problem"]) / e["n"])
+        assert e["pass@8"] >= e["mean@8"]

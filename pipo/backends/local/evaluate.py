@@ -21,10 +21,14 @@ def evaluate(
     mean_at_k: int,
     batch_size: int,
 ) -> dict:
-    """Per-benchmark counts (so any average can be recomputed) and their unweighted averages."""
+    """Per-benchmark counts (so any average can be recomputed) and their unweighted averages.
+
+    Pass@1 takes one greedy sample per problem; with ``mean_at_k`` > 0, that many samples per problem
+    at ``temperature`` give mean@k and the per-problem correct counts (for unbiased pass@k).
+    """
     out: dict = {"benchmarks": {}}
     for name, problems in benchmarks.items():
-        greedy, sampled = 0.0, 0.0
+        greedy, sampled, per_problem = 0.0, 0.0, []
         for i in range(0, len(problems), batch_size):
             chunk = problems[i : i + batch_size]
             prompts = [p["prompt"] for p in chunk]
@@ -33,11 +37,22 @@ def evaluate(
             greedy += sum(verifier(y, t) for y, t in zip(r.responses, truths, strict=True))
             if mean_at_k:
                 r = generate(model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature)
-                sampled += sum(verifier(y, truths[g]) for y, g in zip(r.responses, r.group, strict=True))
+                correct = [0.0] * len(chunk)
+                for y, g in zip(r.responses, r.group, strict=True):
+                    correct[g] += verifier(y, truths[g])
+                per_problem += correct
+                sampled += sum(correct)
         n = len(problems)
         entry = {"stands_for": stands_for.get(name, name), "n": n, "correct": greedy, "pass@1": greedy / n}
         if mean_at_k:
-            entry.update({"k": mean_at_k, "correct_samples": sampled, f"mean@{mean_at_k}": sampled / (n * mean_at_k)})
+            entry.update(
+                {
+                    "k": mean_at_k,
+                    "correct_samples": sampled,
+                    f"mean@{mean_at_k}": sampled / (n * mean_at_k),
+                    "correct_per_problem": per_problem,
+                }
+            )  # pass@k for any k ≤ samples from these
         out["benchmarks"][name] = entry
     rows = out["benchmarks"].values()
     out["avg"] = {"pass@1": sum(e["pass@1"] for e in rows) / len(rows)}
