@@ -37,6 +37,6 @@ def label(cfg: DictConfig) -> str:
     return f"{algo} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}"
 
 
-def run_dir(cfg: DictConfig) -> Path:
-    """``<run_root>/<scale>/<signature>/``."""
-    return Path(cfg.run_root) / cfg.scale.name / signature(cfg)
+def run_dir(cfg: DictConfig, sig: str | None = None) -> Path:
+    """``<run_root>/<scale>/<signature>/`` (``sig``: the signature, if already computed)."""
+    return Path(cfg.run_root) / cfg.scale.name / (sig or signature(cfg))

@@ -215,6 +215,11 @@ WANDB_MODES = ("online", "offline", "disabled")
 LOSS_AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 
 
+@functools.cache
+def _schema() -> DictConfig:
+    return OmegaConf.structured(TrainConfig)
+
+
 def _unknown_keys(node: Any, schema: Any, path: str) -> list[str]:
     """Keys of ``node`` that its schema does not define (a ``+key=`` override gets past the struct flag)."""
     out = []
@@ -233,7 +238,7 @@ def _unknown_keys(node: Any, schema: Any, path: str) -> list[str]:
 def problems(cfg: DictConfig | TrainConfig) -> list[str]:
     """Every reason why a composed cell cannot run (empty if none)."""
     c: Any = cfg
-    out = _unknown_keys(cfg, OmegaConf.structured(TrainConfig), "") if isinstance(cfg, DictConfig) else []
+    out = _unknown_keys(cfg, _schema(), "") if isinstance(cfg, DictConfig) else []
     a, p, s = c.algorithm, c.pipo, c.scale
     if not 0.0 <= p.lam <= 1.0:
         out.append(f"pipo.lam={p.lam}: λ must lie in [0, 1]")
@@ -308,14 +313,19 @@ def _plain_option(group: str, option: str) -> DictConfig | None:
     return OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.load(path))
 
 
+# per config name: one read-only composition per choice of group options (conf/ is read once per process)
+_COMPOSED: dict[str, dict[tuple[str, ...], DictConfig | Exception]] = {}
+
+
 def compose_cells(cells: Sequence[Sequence[str]], config_name: str = "train") -> list[DictConfig | Exception]:
     """Compose many cells from ``conf/`` (as ``reproduce/train.py`` would); a failing cell gives its exception.
 
-    Fast path, for planning whole grids: Hydra composes the defaults once; a cell's group choices
-    whose files are plain values replace their node (typed by the schema), and its ``key=value``
-    overrides are applied as Hydra would apply them. Anything else (a group option with its own
-    defaults list or package, ``+key``, ``~key``, ``hydra.*``) takes Hydra's full composition.
-    ``tests/test_config.py`` checks the two paths agree on every grid.
+    Fast path, for planning whole grids: Hydra composes each distinct choice of the group options
+    that have their own defaults list or package (``cluster=slurm``) once; the options that are
+    plain values replace their node (typed by the schema). One read-only config is shared by the
+    cells with the same choices; a cell's ``key=value`` overrides are applied to a copy as Hydra
+    would apply them. Anything else (``+key``, ``~key``, ``hydra.*``) takes Hydra's full composition.
+    ``tests/test_sweeps.py`` checks the two paths agree on every grid.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -323,6 +333,7 @@ def compose_cells(cells: Sequence[Sequence[str]], config_name: str = "train") ->
 
     register_schemas()
     parser = OverridesParser.create()
+    by_choice = _COMPOSED.setdefault(config_name, {})
     out: list[DictConfig | Exception] = []
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
 
@@ -332,39 +343,55 @@ def compose_cells(cells: Sequence[Sequence[str]], config_name: str = "train") ->
             except Exception as err:  # noqa: BLE001 - the caller reports it with the cell named
                 return err
 
-        default = full([])
         for overrides in cells:
             try:
                 parsed = parser.parse_overrides(list(overrides))
             except Exception as err:  # noqa: BLE001
                 out.append(err)
                 continue
-            choices = [o for o in parsed if o.key_or_group in GROUPS]
-            values = [o for o in parsed if o.key_or_group not in GROUPS]
-            nodes = {o.key_or_group: _plain_option(o.key_or_group, str(o.value())) for o in choices}
-            if (
-                isinstance(default, Exception)
-                or any(n is None for n in nodes.values())
-                or any(o.type != OverrideType.CHANGE or o.key_or_group.startswith("hydra") or o.package for o in parsed)
-            ):
+            if any(o.type != OverrideType.CHANGE or o.key_or_group.startswith("hydra") or o.package for o in parsed):
                 out.append(full(overrides))
                 continue
-            cfg = copy.deepcopy(default)
-            try:
-                for group, node in nodes.items():
-                    cfg[group] = node
-                for o in values:
-                    OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
-            except Exception as err:  # noqa: BLE001
-                out.append(ConfigError(f"Could not override '{o.key_or_group}': {err}".splitlines()[0]))
+            choices = [o for o in parsed if o.key_or_group in GROUPS]
+            values = [o for o in parsed if o.key_or_group not in GROUPS]
+            missing = [o for o in choices if not (CONF_DIR / o.key_or_group / f"{o.value()}.yaml").exists()]
+            if missing:
+                group = missing[0].key_or_group
+                known = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+                out.append(ConfigError(f"Could not find '{group}/{missing[0].value()}' (available: {known})"))
                 continue
+            key = tuple(sorted(o.input_line for o in choices))
+            if key not in by_choice:
+                nodes = {o.key_or_group: _plain_option(o.key_or_group, str(o.value())) for o in choices}
+                base = tuple(sorted(o.input_line for o in choices if nodes[o.key_or_group] is None))
+                if base not in by_choice:
+                    by_choice[base] = full(list(base))
+                cfg = by_choice[base]
+                if not isinstance(cfg, Exception):
+                    cfg = copy.deepcopy(cfg)
+                    OmegaConf.set_readonly(cfg, False)
+                    for group, node in nodes.items():
+                        if node is not None:
+                            cfg[group] = node
+                    OmegaConf.set_readonly(cfg, True)
+                by_choice[key] = cfg
+            cfg = by_choice[key]
+            if values and not isinstance(cfg, Exception):
+                cfg = copy.deepcopy(cfg)
+                OmegaConf.set_readonly(cfg, False)
+                try:
+                    for o in values:
+                        OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
+                except Exception as err:  # noqa: BLE001
+                    cfg = ConfigError(f"Could not override '{o.key_or_group}': {err}".splitlines()[0])
             out.append(cfg)
     return out
 
 
 def compose_cell(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
-    """Compose a cell from ``conf/`` as ``reproduce/train.py`` would (for tests, sweeps and notebooks)."""
-    (cfg,) = compose_cells([overrides], config_name)
-    if isinstance(cfg, Exception):
-        raise cfg
-    return cfg
+    """Compose one cell from ``conf/`` with Hydra, exactly as ``reproduce/train.py`` would."""
+    from hydra import compose, initialize_config_dir
+
+    register_schemas()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name, overrides=list(overrides))

@@ -121,10 +121,10 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
                 f"scale={cfg.scale.name} asks for {cfg.scale.resources.gpus} GPUs and none is visible "
                 "here (plan it anywhere; launch it with cluster=slurm or on a GPU node)"
             )
-        state = "invalid" if found else ((RunRecord(run_dir(cfg)).status() or {}).get("state", "new"))
+        sig = signature(cfg)
+        state = "invalid" if found else ((RunRecord(run_dir(cfg, sig)).status() or {}).get("state", "new"))
         r = cfg.scale.resources
         hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
-        sig = signature(cfg)
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
         out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours))
