@@ -26,7 +26,7 @@ from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 CHARSET = string.digits + string.ascii_letters + string.punctuation + " \n"
-BUILDER_VERSION = 1  # bump when the build procedure changes: it is part of the cache key
+BUILDER_VERSION = 3  # bump when the build procedure changes: it is part of the cache key
 
 
 def build_tokenizer() -> PreTrainedTokenizerFast:
@@ -78,14 +78,24 @@ def supervised_train(
     lr: float,
     seed: int,
 ) -> list[float]:
-    """Brief supervised training on (prompt, response) pairs; returns the loss per step."""
+    """Brief supervised training on (prompt, response) pairs; returns the loss per step.
+
+    Batches are length-grouped: a batch draws an example at random, then the rest from examples of
+    similar length (so a long re-prompted example does not pad a batch of short ones), which keeps
+    each example's chance of being seen the same.
+    """
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 20) * (1 - s / steps))
+    buckets: dict[int, list[int]] = {}
+    for i, (p, r) in enumerate(examples):
+        buckets.setdefault((len(p) + len(r)) // 32, []).append(i)
+    bucket_of = [(len(p) + len(r)) // 32 for p, r in examples]
     model.train()
     losses = []
     for _ in tqdm(range(steps), desc="base model (supervised)", leave=False):
-        idx = torch.randint(len(examples), (batch_size,), generator=gen).tolist()
+        pool = buckets[bucket_of[int(torch.randint(len(examples), (1,), generator=gen))]]
+        idx = [pool[j] for j in torch.randint(len(pool), (batch_size,), generator=gen).tolist()]
         input_ids, attn, labels = _sft_batch(tokenizer, *zip(*(examples[i] for i in idx), strict=True))
         loss = model(input_ids=input_ids, attention_mask=attn, labels=labels).loss
         opt.zero_grad(set_to_none=True)
