@@ -65,7 +65,7 @@ def _run_locked(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -
         cfg.wandb.mode,
         cfg.wandb.project,
         cfg.wandb.entity,
-        cfg.wandb.group,
+        cfg.wandb.group or cfg.sweep,  # a sweep's cells share a W&B group
         run_id=sig,
         name=name,
         directory=path,
