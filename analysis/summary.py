@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.runs import load_run, to_row
+from analysis.runs import load_run
 
 
 def summarize(paths: list[Path]) -> str:
@@ -32,33 +32,14 @@ def summarize(paths: list[Path]) -> str:
                 }
             )
     for run in runs:
-        row = to_row(run)
-        method = run["algorithm"].upper() + ("+PIPO" if run["pipo"] else "")
+        last = run["evals"][-1] if run["evals"] else {"benchmarks": {}, "avg": {}}
         rows.append(
             {
                 "model": run["model"],
-                "method": method,
+                "method": run["algorithm"].upper() + ("+PIPO" if run["pipo"] else ""),
                 "state": f"{run['state']} {run['step']}",
-                **{
-                    k: v
-                    for k, v in row.items()
-                    if k
-                    not in (
-                        "signature",
-                        "label",
-                        "scale",
-                        "algorithm",
-                        "pipo",
-                        "model",
-                        "task",
-                        "seed",
-                        "state",
-                        "step",
-                        "path",
-                        "eval_step",
-                        "base_AVG",
-                    )
-                },
+                **{b: e["pass@1"] for b, e in last["benchmarks"].items()},
+                "AVG": last["avg"].get("pass@1", float("nan")),
             }
         )
     df = pd.DataFrame(rows).sort_values(["model"], kind="stable")

@@ -34,8 +34,10 @@ def main() -> None:
         n, imports, planning = out.split()
         runs.append((int(n), float(imports), float(planning)))
     n = runs[0][0]
-    print(f"{n} cells (every grid, tiny and paper): planning {statistics.median(r[2] for r in runs):.2f} s "
-          f"median of {args.repeats} (imports {statistics.median(r[1] for r in runs):.2f} s, not counted)")
+    print(
+        f"{n} cells (every grid, tiny and paper): planning {statistics.median(r[2] for r in runs):.2f} s "
+        f"median of {args.repeats} (imports {statistics.median(r[1] for r in runs):.2f} s, not counted)"
+    )
 
 
 if __name__ == "__main__":
