@@ -79,6 +79,7 @@ class StandinSplit:
     stands_for: str = MISSING  # the paper benchmark this split stands in for
     level: int = MISSING
     size: int = MISSING
+    kind: str | None = None  # generator-specific (toy_code: stdio | function)
 
 
 @dataclass
@@ -88,6 +89,8 @@ class StandinConfig:
     generator: str = MISSING
     data_seed: int = 0
     train_size: int = MISSING
+    max_prompt_length: int = 16  # tokens (characters) at tiny scale
+    max_response_length: int = 16
     splits: dict[str, StandinSplit] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # generator-specific
 
@@ -95,7 +98,8 @@ class StandinConfig:
 @dataclass
 class TaskConfig:
     name: str = MISSING
-    verifier: str = MISSING
+    verifier: str = MISSING  # the training reward (pipo/tasks/registry.py:VERIFIERS)
+    eval_verifier: str | None = None  # the benchmarks' metric when it differs (0/1 for Pass@1)
     train_size: int = MISSING  # the paper's training set (sets the paper scale's number of iterations)
     benchmarks: list[str] = field(default_factory=list)
     standin: StandinConfig = field(default_factory=StandinConfig)

@@ -46,7 +46,7 @@ def reevaluate(cfg: DictConfig, samples: int, k: int) -> dict:
         AutoTokenizer.from_pretrained(path),
         task.benchmarks,
         task.stands_for,
-        get_verifier(cfg.task.verifier),
+        get_verifier(cfg.task.eval_verifier or cfg.task.verifier),
         s.max_prompt_length,
         s.max_response_length,
         s.temperature,

@@ -26,16 +26,13 @@ PAPER_COUNTS = {
 def test_grid_sizes_and_unique_signatures(name, scale):
     cells = plan(load_sweep(name), [f"scale={scale}"])
     assert len(cells) == PAPER_COUNTS[name]
-    signed = [c.signature for c in cells if c.cfg is not None]  # table2/3 wait for their tasks
-    assert len(set(signed)) == len(signed)
+    signed = [c.signature for c in cells]
+    assert None not in signed and len(set(signed)) == len(signed)
 
 
-def test_runnable_grids_are_valid_and_the_others_say_why():
-    for name in ("table1", "table4", "table6", "table7", "fig2", "fig4", "fig5"):
+def test_every_grid_is_valid_at_tiny_scale():
+    for name in PAPER_COUNTS:
         refuse_if_invalid(plan(load_sweep(name), []))
-    bad = plan(load_sweep("table2"), [])
-    assert all(c.status == "invalid" for c in bad)
-    assert "Could not find 'task/code'" in bad[0].problems[0]
 
 
 def test_fast_composition_equals_hydra_on_every_grid():

@@ -1,5 +1,5 @@
 """Datasets and verifiers per task family, and the toy stand-ins used at tiny scale."""
 
-from pipo.tasks.registry import TaskData, get_verifier, load_standin
+from pipo.tasks.registry import TaskData, Verifier, get_verifier, load_standin
 
-__all__ = ["TaskData", "get_verifier", "load_standin"]
+__all__ = ["TaskData", "Verifier", "get_verifier", "load_standin"]

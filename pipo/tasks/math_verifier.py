@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from functools import lru_cache
 
 from math_verify import parse, verify
@@ -23,6 +25,24 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+_INTEGER = re.compile(r"-?\d+")
+_DECIMAL = re.compile(r"-?\d+(?:\.\d+)?")
+_FRACTION = re.compile(r"(-?)(?:\\[dt]?frac\{(\d+)\}\{(\d+)\}|(\d+)/(\d+))")
+
+
+def rational(text: str) -> Fraction | None:
+    """The exact value of a plain number (``12``, ``-0.5``, ``\\frac{3}{4}``, ``3/4``), else None."""
+    text = text.replace(" ", "")
+    if _DECIMAL.fullmatch(text):
+        return Fraction(text)
+    m = _FRACTION.fullmatch(text)
+    if m:
+        num, den = (m[2], m[3]) if m[2] is not None else (m[4], m[5])
+        if int(den):
+            return Fraction(int(num), int(den)) * (-1 if m[1] else 1)
+    return None
+
+
 @lru_cache(maxsize=65536)
 def _equivalent(answer: str, ground_truth: str, timeout_s: int) -> bool:
     gold = parse(f"${ground_truth}$", parsing_timeout=timeout_s)
@@ -40,9 +60,15 @@ def math_score(response: str, ground_truth: str, timeout_s: int = 5) -> float:
     answer = last_boxed(response)
     if answer is None or not answer.strip():
         return 0.0
-    if answer.strip() == ground_truth.strip():
+    answer, ground_truth = answer.strip(), ground_truth.strip()
+    if answer == ground_truth:
         return 1.0  # identical strings are equivalent; skips the sympy round trip
+    if _INTEGER.fullmatch(answer) and _INTEGER.fullmatch(ground_truth):
+        return float(int(answer) == int(ground_truth))  # two integers: no need for sympy either
+    value = rational(answer)
+    if value is not None and value == rational(ground_truth):
+        return 1.0  # the same exact number (a miss still goes to math-verify, for its tolerance)
     try:
-        return float(_equivalent(answer.strip(), ground_truth.strip(), timeout_s))
+        return float(_equivalent(answer, ground_truth, timeout_s))
     except Exception:  # noqa: BLE001 - a verifier failure is a wrong answer, never a crash
         return 0.0

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TextIO
@@ -18,27 +20,59 @@ from typing import TextIO
 from pipo.tasks.registry import VERIFIERS, get_verifier
 
 
-def score_lines(lines: Iterable[str], task: str) -> Iterator[dict]:
-    """One result per non-blank input line: ``{"line", "score"}`` plus ``"error"`` when malformed."""
-    verifier = get_verifier(task)
+def _parse(raw: str) -> tuple[str, str]:
+    """(response, ground truth) of one input line; ValueError says what is wrong with it."""
+    try:
+        row = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"invalid JSON: {err}") from None
+    if not isinstance(row, dict):
+        raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+    missing = [k for k in ("response", "ground_truth") if k not in row]
+    if missing:
+        raise ValueError(f"missing key(s) {missing}")
+    if not isinstance(row["response"], str):
+        raise ValueError(f"'response' must be a string, got {type(row['response']).__name__}")
+    return row["response"], str(row["ground_truth"])
+
+
+def _score_chunk(args: tuple[str, list[tuple[int, str | None, str | None, str | None]]]) -> list[dict]:
+    task, rows = args
+    ok = [(r, t) for _, r, t, e in rows if e is None]
+    scores = iter(get_verifier(task).many([r for r, _ in ok], [t for _, t in ok]) if ok else [])
+    return [{"line": n, "score": 0.0, "error": e} if e else {"line": n, "score": next(scores)} for n, _, _, e in rows]
+
+
+def _chunks(lines: Iterable[str], task: str, size: int) -> Iterator[tuple[str, list]]:
+    rows: list[tuple[int, str | None, str | None, str | None]] = []  # (line, response, truth, error)
     for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
-            try:
-                row = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"invalid JSON: {err}") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-            missing = [k for k in ("response", "ground_truth") if k not in row]
-            if missing:
-                raise ValueError(f"missing key(s) {missing}")
-            if not isinstance(row["response"], str):
-                raise ValueError(f"'response' must be a string, got {type(row['response']).__name__}")
-            yield {"line": n, "score": verifier(row["response"], str(row["ground_truth"]))}
+            rows.append((n, *_parse(raw), None))
         except ValueError as err:
-            yield {"line": n, "score": 0.0, "error": str(err)}
+            rows.append((n, None, None, str(err)))
+        if len(rows) >= size:
+            yield task, rows
+            rows = []
+    if rows:
+        yield task, rows
+
+
+def score_lines(lines: Iterable[str], task: str, workers: int = 1, chunk: int = 256) -> Iterator[dict]:
+    """One result per non-blank input line, in order: ``{"line", "score"}`` plus ``"error"`` when malformed.
+
+    Lines are scored ``chunk`` at a time, over ``workers`` processes (the code verifier runs its
+    programs in parallel by itself, so it stays in this process).
+    """
+    chunks = _chunks(lines, task, chunk)
+    if workers <= 1 or get_verifier(task).batch is not None:
+        for c in chunks:
+            yield from _score_chunk(c)
+        return
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        for results in pool.imap(_score_chunk, chunks):
+            yield from results
 
 
 def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
@@ -48,6 +82,7 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     parser.add_argument("--task", required=True, choices=sorted(VERIFIERS), help="which verifier")
     parser.add_argument("file", help="JSONL file of {response, ground_truth} rows ('-' for stdin)")
     parser.add_argument("-o", "--output", help="write scores here instead of stdout")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="scoring processes (default: CPUs)")
     args = parser.parse_args(argv)
     try:
         src = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8", errors="replace")
@@ -57,7 +92,7 @@ def main(argv: list[str] | None = None, stdout: TextIO = sys.stdout) -> int:
     total = errors = 0
     score_sum = 0.0
     with src:
-        for result in score_lines(src, args.task):
+        for result in score_lines(src, args.task, args.workers):
             out.write(json.dumps(result) + "\n")
             total += 1
             score_sum += result["score"]

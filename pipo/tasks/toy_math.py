@@ -65,23 +65,37 @@ def make_splits(eval_splits: dict[str, dict[str, int]], train_size: int, seed: i
         pool = list(operands())
         rng.shuffle(pool)
         pools[level] = pool
-    splits: dict[str, list[Problem]] = {}
+    drawn = draw_splits(pools, eval_splits, train_size, rng, "toy_math")
+    return {name: [_problem(level, ops) for level, ops in items] for name, items in drawn.items()}
+
+
+def draw_splits(
+    pools: dict[int, list], eval_splits: dict[str, dict], train_size: int, rng: random.Random, generator: str
+) -> dict[str, list[tuple[int, object]]]:
+    """Deal shuffled per-level pools into evaluation splits, then draw the training split from the rest.
+
+    Each evaluation split takes ``size`` distinct items of its ``level``; the training split draws
+    ``train_size`` items (a uniform level, then an item of it no evaluation split holds, with
+    replacement). Returns ``{name: [(level, item), ...], "train": [...]}``.
+    """
+    pools = {level: list(pool) for level, pool in pools.items()}
+    out: dict[str, list[tuple[int, object]]] = {}
     for name, spec in eval_splits.items():
         level, size = int(spec["level"]), int(spec["size"])
-        if level not in _LEVELS:
-            raise ValueError(f"toy_math split {name!r}: unknown level {level} (levels: {list(LEVELS)})")
+        if level not in pools:
+            raise ValueError(f"{generator} split {name!r}: unknown level {level} (levels: {sorted(pools)})")
         if size > len(pools[level]):
             raise ValueError(
-                f"toy_math split {name!r}: {size} problems asked, level {level} has {len(pools[level])} left"
+                f"{generator} split {name!r}: {size} problems asked, level {level} has {len(pools[level])} left"
             )
-        splits[name] = [_problem(level, ops) for ops in pools[level][:size]]
+        out[name] = [(level, item) for item in pools[level][:size]]
         pools[level] = pools[level][size:]
-    for level in LEVELS:
-        if not pools[level]:
-            raise ValueError(f"toy_math: the evaluation splits leave no level-{level} problem for training")
-    levels = [rng.choice(LEVELS) for _ in range(train_size)]
-    splits["train"] = [_problem(level, rng.choice(pools[level])) for level in levels]
-    return splits
+    for level, pool in pools.items():
+        if not pool:
+            raise ValueError(f"{generator}: the evaluation splits leave no level-{level} problem for training")
+    levels = sorted(pools)
+    out["train"] = [(level, rng.choice(pools[level])) for level in [rng.choice(levels) for _ in range(train_size)]]
+    return out
 
 
 def reprompt_text(prompt: str, demonstration: str) -> str:

@@ -7,6 +7,7 @@ import torch
 from pipo.algorithm import AttributionConfig, actor_config, get_attribution_fn, policy_loss
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.rollout import Rollout
+from pipo.tasks import Verifier
 from tests.backends.test_trainer import make_trainer
 
 
@@ -137,7 +138,9 @@ def base_rollout(trainer, problems, n) -> Rollout:
 
 def test_dapo_sampling_stops_at_the_round_bound_and_trains_on_nothing(micro_overrides, tmp_path, caplog):
     trainer = make_trainer([*micro_overrides, "algorithm=dapo", "algorithm.max_gen_rounds=3"], tmp_path)
-    trainer.verifier = lambda response, truth: 1.0  # every group all-correct: nothing informative
+    trainer.verifier = Verifier(
+        "all-correct", lambda response, truth: 1.0
+    )  # every group all-correct: nothing informative
     m = trainer.train_step(1)
     assert m["sampling/rounds"] == 3.0 and m["sampling/kept_groups"] == 0.0
     assert m["critic/score/mean"] == 1.0  # J_t from every sampled response, before filtering
@@ -150,7 +153,9 @@ def test_dapo_sampling_stops_at_the_round_bound_and_trains_on_nothing(micro_over
 def test_dapo_sampling_fills_the_batch_with_informative_groups(micro_overrides, tmp_path):
     trainer = make_trainer([*micro_overrides, "algorithm=dapo"], tmp_path)
     calls = iter(range(10**6))
-    trainer.verifier = lambda response, truth: float(next(calls) % 3 == 0)  # every group of 8 is mixed
+    trainer.verifier = Verifier(
+        "mixed", lambda response, truth: float(next(calls) % 3 == 0)
+    )  # every group of 8 is mixed
     problems, _roll, scores, all_scores, m = trainer.sample(1)
     assert m["sampling/rounds"] == 1.0 and len(problems) == 32 and len(scores) == 256
     assert all_scores.mean().item() == pytest.approx(86 / 256)

@@ -37,3 +37,17 @@ def test_last_boxed(text, expected):
 )
 def test_math_score(response, truth, score):
     assert math_score(response, truth) == score
+
+
+FAST_PATH_PAIRS = [
+    ("12", "12"), ("12", "13"), ("-7", "7"), ("0.75", "\\frac{3}{4}"), ("\\frac{6}{8}", "\\frac34"), ("3/4", "0.75"),
+    ("\\dfrac{1}{3}", "\\frac{2}{6}"), ("0.5", "0.50"), ("-\\frac{1}{2}", "-0.5"), ("0.76", "\\frac{3}{4}"),
+    ("2", "2.0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("answer,truth", FAST_PATH_PAIRS)
+def test_plain_number_shortcuts_agree_with_math_verify(answer, truth):
+    from pipo.tasks.math_verifier import _equivalent
+
+    assert math_score(f"\\boxed{{{answer}}}", truth) == float(_equivalent(answer, truth, 5))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from pipo.backends.local.rollout import generate
+from pipo.tasks import Verifier
 
 
 def evaluate(
@@ -14,7 +13,7 @@ def evaluate(
     tokenizer: PreTrainedTokenizerBase,
     benchmarks: dict[str, list[dict]],
     stands_for: dict[str, str],
-    verifier: Callable[[str, str], float],
+    verifier: Verifier,
     max_prompt_length: int,
     max_new_tokens: int,
     temperature: float,
@@ -34,12 +33,13 @@ def evaluate(
             prompts = [p["prompt"] for p in chunk]
             truths = [p["ground_truth"] for p in chunk]
             r = generate(model, tokenizer, prompts, 1, max_prompt_length, max_new_tokens, temperature, greedy=True)
-            greedy += sum(verifier(y, t) for y, t in zip(r.responses, truths, strict=True))
+            greedy += sum(verifier.many(r.responses, truths))
             if mean_at_k:
                 r = generate(model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature)
                 correct = [0.0] * len(chunk)
-                for y, g in zip(r.responses, r.group, strict=True):
-                    correct[g] += verifier(y, truths[g])
+                scores = verifier.many(r.responses, [truths[g] for g in r.group])
+                for s, g in zip(scores, r.group, strict=True):
+                    correct[g] += s
                 per_problem += correct
                 sampled += sum(correct)
         n = len(problems)

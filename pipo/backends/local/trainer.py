@@ -81,6 +81,7 @@ class LocalTrainer:
                 self.critic.parameters(), lr=s.critic_lr, betas=tuple(s.betas), weight_decay=s.weight_decay
             )
         self.verifier = get_verifier(cfg.task.verifier)
+        self.eval_verifier = get_verifier(cfg.task.eval_verifier or cfg.task.verifier)
         self.prompts_per_step = a.batch_size // s.batch_divisor
         self.mini_batch = a.mini_batch_size // s.batch_divisor * a.rollout_n  # responses per optimizer step
         self.actor_cfg = actor_config(
@@ -126,9 +127,7 @@ class LocalTrainer:
                 s.max_response_length,
                 s.temperature,
             )
-            scores = torch.tensor(
-                [self.verifier(y, problems[g]["ground_truth"]) for y, g in zip(roll.responses, roll.group, strict=True)]
-            )
+            scores = torch.tensor(self.verifier.many(roll.responses, [problems[g]["ground_truth"] for g in roll.group]))
             all_scores.append(scores)
             groups = base.informative_groups(scores, roll.group) if a.filter_groups else list(range(len(problems)))
             keep = set(groups)
@@ -478,7 +477,7 @@ class LocalTrainer:
             self.tokenizer,
             self.task.benchmarks,
             self.task.stands_for,
-            self.verifier,
+            self.eval_verifier,
             s.max_prompt_length,
             s.max_response_length,
             s.temperature,

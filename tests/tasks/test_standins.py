@@ -1,0 +1,81 @@
+"""The tiny stand-ins of the code, tool and MCQ tasks, checked against independent computations."""
+
+import json
+import operator
+import re
+from functools import reduce
+
+import pytest
+
+from pipo.config import compose_cell
+from pipo.tasks import get_verifier, load_standin
+
+OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}
+
+
+@pytest.fixture(scope="module", params=["code", "tool", "sciknoweval"])
+def task(request):
+    cfg = compose_cell([f"task={request.param}"])
+    return cfg, load_standin(cfg.task)
+
+
+def test_splits_are_sized_as_configured_and_unseen_in_training(task):
+    cfg, data = task
+    assert {n: len(p) for n, p in data.benchmarks.items()} == {n: s.size for n, s in cfg.task.standin.splits.items()}
+    assert len(data.train) == cfg.task.standin.train_size
+    train = {p["prompt"] for p in data.train}
+    for problems in data.benchmarks.values():
+        prompts = [p["prompt"] for p in problems]
+        assert len(set(prompts)) == len(prompts) and not train & set(prompts)
+    lengths = cfg.task.standin
+    assert max(len(p["prompt"]) for p in data.train) <= lengths.max_prompt_length
+    assert max(len(r) for _, r in data.sft_examples) < lengths.max_response_length  # EOS fits too
+
+
+def test_reference_answers_score_full_marks_and_sloppy_ones_do_not(task):
+    cfg, data = task
+    verifier = get_verifier(cfg.task.eval_verifier or cfg.task.verifier)
+    for name, problems in data.benchmarks.items():
+        sample = problems[:60]
+        truths = [p["ground_truth"] for p in sample]
+        assert verifier.many([p["solution"] for p in sample], truths) == [1.0] * len(sample), name
+        assert sum(verifier.many([p["sloppy"] for p in sample], truths)) < len(sample), name
+
+
+def test_toy_code_programs_compute_the_chain_left_to_right():
+    cfg = compose_cell(["task=code"])
+    data = load_standin(cfg.task)
+    for p in data.benchmarks["toy_lcb"][:50] + data.benchmarks["toy_humaneval"][:50]:
+        steps = re.findall(r"(//|[-+*%])(\d+)", p["prompt"][2:])
+        truth = json.loads(p["ground_truth"])
+        for x in (7, 23, 58):
+            want = reduce(lambda acc, s: OPS[s[0]](acc, int(s[1])), steps, x)
+            if truth["kind"] == "stdio":
+                assert {"input": f"{x}\n", "output": f"{want}\n"} in truth["tests"]
+            else:
+                assert f"assert f({x}) == {want}" in truth["tests"]
+
+
+def test_toy_tool_calls_name_the_tool_behind_each_synonym():
+    synonyms = {"plus": "add", "sum": "add", "times": "mul", "prod": "mul", "top": "max", "big": "max",
+                "minus": "neg", "flip": "neg", "square": "sq", "pow2": "sq", "size": "abs", "mag": "abs"}  # fmt: skip
+    data = load_standin(compose_cell(["task=tool"]).task)
+    for p in data.train[:200]:
+        word, *values = p["prompt"][2:].split()
+        (call,) = json.loads(p["ground_truth"])["calls"]
+        assert call["name"] == synonyms.get(word, word)
+        assert [v[0] for v in call["arguments"].values()] == [int(v) for v in values]
+
+
+def test_toy_mcq_answers_follow_each_domain_rule():
+    rules = {
+        "bio": lambda d: d.index(max(d)),
+        "chem": lambda d: d.index(min(d)),
+        "mat": lambda d: [x % 2 for x in d].index(0),
+        "phys": lambda d: min(range(4), key=lambda i: abs(d[i] - 5)),
+    }
+    data = load_standin(compose_cell(["task=sciknoweval"]).task)
+    for problems in data.benchmarks.values():
+        for p in problems:
+            domain, digits = p["prompt"].strip().split(":")
+            assert p["ground_truth"] == "ABCD"[rules[domain](list(map(int, digits.split())))]
