@@ -13,4 +13,6 @@ def resolve_model(model: Any, task_data: TaskData, cache_dir: str) -> Path:
     """Local path of the tiny stand-in of ``model`` (a ModelConfig) for this task, built on first use."""
     t = model.tiny
     sft = {"steps": t.sft_steps, "batch_size": t.sft_batch_size, "lr": t.sft_lr, "seed": t.sft_seed}
-    return ensure_tiny_model(model.name, dict(t.arch), sft, task_data.sft_examples, task_data.key, cache_dir)
+    return ensure_tiny_model(
+        model.name, dict(t.arch), sft, task_data.sft_examples, task_data.key, cache_dir, task_data.words
+    )

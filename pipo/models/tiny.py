@@ -12,6 +12,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import string
 import tempfile
@@ -29,11 +30,16 @@ CHARSET = string.digits + string.ascii_letters + string.punctuation + " \n"
 BUILDER_VERSION = 3  # bump when the build procedure changes: it is part of the cache key
 
 
-def build_tokenizer() -> PreTrainedTokenizerFast:
-    """A character-level tokenizer (one token per printable ASCII character) in HF format."""
-    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK, *CHARSET])}
+def build_tokenizer(words: Sequence[str] = ()) -> PreTrainedTokenizerFast:
+    """A character-level tokenizer (one token per printable ASCII character) in HF format.
+
+    ``words`` are extra multi-character tokens, matched first (longest first) — like the special
+    tokens (``<tool_call>``) and merges of a real tokenizer, they keep structured answers short.
+    """
+    vocab = {tok: i for i, tok in enumerate([PAD, EOS, UNK, *CHARSET, *dict.fromkeys(words)])}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    pattern = "|".join([*(re.escape(w) for w in sorted(set(words), key=len, reverse=True)), "."])
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
     tok.decoder = decoders.Fuse()
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, pad_token=PAD, eos_token=EOS, unk_token=UNK, padding_side="left"
@@ -121,6 +127,7 @@ def ensure_tiny_model(
     examples: Sequence[tuple[str, str]],
     data_key: str,
     cache_dir: str | os.PathLike,
+    words: Sequence[str] = (),
 ) -> Path:
     """Path of the cached tiny base model, building it first if needed (safe across processes).
 
@@ -131,8 +138,10 @@ def ensure_tiny_model(
         examples: (prompt, response) pairs of the task's training split.
         data_key: identifies the examples (task name, generator settings) in the cache key.
         cache_dir: where built models are kept.
+        words: the task's extra multi-character tokens (see :func:`build_tokenizer`).
     """
-    key = cache_key({"name": name, "arch": arch, "sft": sft, "data": data_key})
+    spec = {"name": name, "arch": arch, "sft": sft, "data": data_key}
+    key = cache_key({**spec, "words": list(words)} if words else spec)
     root = Path(cache_dir)
     path = root / f"{name}-{key}"
     if (path / "config.json").exists():
@@ -143,7 +152,7 @@ def ensure_tiny_model(
         if (path / "config.json").exists():
             return path
         start = time.perf_counter()
-        tokenizer = build_tokenizer()
+        tokenizer = build_tokenizer(words)
         model = build_model(arch, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, sft["seed"])
         losses = supervised_train(model, tokenizer, examples, sft["steps"], sft["batch_size"], sft["lr"], sft["seed"])
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}-"))

@@ -62,6 +62,7 @@ class TaskData:
     sft_examples: list[tuple[str, str]]  # the tiny base model's supervised warm-up
     reprompt: Callable[[str, str], str]  # (prompt, demonstration) -> SDPO teacher prompt
     key: str  # identifies the data (part of the tiny model cache key)
+    words: tuple[str, ...] = ()  # extra multi-character tokens of the tiny tokenizer
 
 
 # stand-in generator -> (module, the option naming the base model's per-level share of right answers)
@@ -95,4 +96,5 @@ def load_standin(task: Any) -> TaskData:
         sft_examples=examples,
         reprompt=toy_math.reprompt_text,
         key=hashlib.sha256(blob.encode()).hexdigest()[:12],
+        words=tuple(getattr(module, "WORDS", ())),
     )

@@ -21,6 +21,7 @@ OPS = ("+", "-", "*", "//", "%")
 LEVELS = (1, 2, 3)  # number of operations
 KINDS = ("stdio", "function")
 _TEST_INPUTS = (7, 23, 58)
+WORDS = ("print(", "int(input())", "f=lambda x:")  # tokens of the tiny tokenizer beyond characters
 
 
 def _all_chains(level: int) -> list[tuple[tuple[str, int], ...]]:

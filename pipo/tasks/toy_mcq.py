@@ -17,6 +17,7 @@ from pipo.tasks.toy_math import draw_splits
 LETTERS = "ABCD"
 DOMAINS = ("bio", "chem", "mat", "phys")  # levels 1..4
 LEVELS = (1, 2, 3, 4)
+WORDS = ("<answer>", "</answer>")  # tokens of the tiny tokenizer beyond single characters
 
 
 def _answer(domain: str, opts: tuple[int, ...]) -> int | None:

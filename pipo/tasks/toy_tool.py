@@ -17,14 +17,19 @@ from pipo.tasks.toy_math import draw_splits
 
 # tool -> (parameter names, request synonyms)
 TOOLS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "neg": (("a",), ("neg", "minus", "flip")),
-    "sq": (("a",), ("sq", "square", "pow2")),
-    "abs": (("a",), ("abs", "size", "mag")),
-    "add": (("a", "b"), ("add", "plus", "sum")),
-    "mul": (("a", "b"), ("mul", "times", "prod")),
-    "max": (("a", "b"), ("max", "top", "big")),
+    "neg": (("a",), ("neg", "minus", "flip", "invert")),
+    "sq": (("a",), ("sq", "square", "pow2", "area")),
+    "abs": (("a",), ("abs", "size", "mag", "norm")),
+    "inc": (("a",), ("inc", "next", "succ", "bump")),
+    "add": (("a", "b"), ("add", "plus", "sum", "total")),
+    "mul": (("a", "b"), ("mul", "times", "prod", "scale")),
+    "max": (("a", "b"), ("max", "top", "big", "most")),
+    "min": (("a", "b"), ("min", "low", "small", "least")),
 }
 LEVELS = (1, 2)  # arguments per call
+# Tokens of the tiny tokenizer beyond single characters: Qwen3's own <tool_call> tokens, and merges
+# for the JSON around a call, so a call is about 20 tokens instead of 64 characters.
+WORDS = ("<tool_call>", "</tool_call>", '{"name":"', '","parameters":{', "}}", '"a":', '"b":')
 
 
 def _pool(level: int) -> list[tuple[str, str, tuple[int, ...]]]:

@@ -42,8 +42,18 @@ def test_two_cell_grid_through_slurm(micro_overrides, tmp_path):
     assert "#SBATCH --cpus-per-task=2" in text and "gpus" not in text  # tiny scale: CPU only
 
 
-def test_requeued_job_resumes_and_matches_an_uninterrupted_run(micro_overrides, tmp_path):
-    ov = [*micro_overrides, "scale.steps=40", "scale.save_every=2", "scale.eval.every=20"]
+def wait_and_release(job: str) -> None:
+    for _ in range(300):  # a requeued job waits for its begin time: make it eligible now
+        time.sleep(0.2)
+        if subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True).returncode == 0:
+            return
+
+
+@pytest.mark.parametrize("stop", ["requeue", "usr2"])
+def test_requeued_job_resumes_and_matches_an_uninterrupted_run(micro_overrides, tmp_path, stop):
+    """``requeue``: SLURM's SIGTERM (preemption); ``usr2``: the signal sent ``signal_delay_s`` before
+    the time limit, on which submitit checkpoints and requeues the job itself."""
+    ov = [*micro_overrides, "scale.steps=40", "scale.save_every=100", "scale.eval.every=20"]
     slurm = [*ov, f"run_root={tmp_path / 'slurm'}"]
     rec = RunRecord(run_dir(compose_cell(slurm)))
     proc = subprocess.Popen(
@@ -57,15 +67,16 @@ def test_requeued_job_resumes_and_matches_an_uninterrupted_run(micro_overrides, 
     while time.time() < deadline and len(rec.metrics()) < 8:
         time.sleep(0.2)
     job = next(p.name for p in (tmp_path / "slurm" / ".multirun" / "adhoc" / ".submitit").iterdir() if p.name.isdigit())
-    subprocess.run(["scontrol", "requeue", job], check=True)
     cut = len(rec.metrics())
-    for _ in range(300):  # a requeued job waits for its begin time: make it eligible now
-        time.sleep(0.2)
-        if subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True).returncode == 0:
-            break
+    if stop == "requeue":
+        subprocess.run(["scontrol", "requeue", job], check=True)
+    else:
+        subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    wait_and_release(job)
     assert proc.wait(timeout=900) == 0
     assert cut < 40 and rec.status()["state"] == "done"
-    resumed = rec.status()["resumed_from"]  # the job got SIGTERM, ran on until SIGKILL (KillWait), restarted
+    # no periodic checkpoint (save_every=100): the job resumed from the one written at the signal
+    resumed = rec.status()["resumed_from"]
     assert resumed and cut <= resumed[0] < 40
 
     clean = [*ov, f"run_root={tmp_path / 'clean'}"]

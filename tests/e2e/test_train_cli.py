@@ -102,6 +102,29 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(micro_overri
     assert rec.status()["state"] == "done"
 
 
+def test_sigterm_checkpoints_at_the_step_it_arrives_in(micro_overrides, tmp_path):
+    ov = [*micro_overrides, "scale.steps=12", "scale.save_every=100", "scale.eval.every=12", f"run_root={tmp_path}"]
+    rec = record_of(ov)
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "reproduce" / "train.py"), *ov],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not any(r["step"] >= 4 for r in rec.metrics()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) != 0
+    stopped_at = rec.metrics()[-1]["step"]
+    assert 4 <= stopped_at < 12  # no periodic checkpoint before step 100: this one is the signal's
+    resumed = train(ov)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert rec.status()["resumed_from"] == [stopped_at] and rec.status()["state"] == "done"
+    assert [r["step"] for r in rec.metrics()] == list(range(1, 13))
+
+
 def test_wandb_online_without_network_still_completes(micro_overrides):
     ov = [*micro_overrides, "scale.steps=2", "wandb.mode=online"]
     proc = train(ov, env={"WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_API_KEY": "x" * 40})

@@ -43,3 +43,18 @@ def test_build_is_cached_deterministic_and_loads_like_a_hub_model(tmp_path):
     assert loaded("Q:1+2", add_special_tokens=False)["input_ids"] == build_tokenizer()("Q:1+2")["input_ids"]
     other = ensure_tiny_model("m", ARCH, {**SFT, "steps": 6}, EXAMPLES, "data", tmp_path / "c1")
     assert other != a  # a different recipe is a different cache entry
+
+
+def test_extra_words_are_single_tokens_and_decode_back_exactly(tmp_path):
+    words = ("<tool_call>", "</tool_call>", '{"name":"')
+    tok = build_tokenizer(words)
+    text = '<tool_call>{"name":"f"}</tool_call>\n<tool_call'
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    # <tool_call> {"name":" f " } </tool_call> \n < t o o l _ c a l l
+    assert len(ids) == 1 + 1 + 1 + 1 + 1 + 1 + 1 + 10
+    assert tok.decode(ids) == text
+    tok.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path)(text, add_special_tokens=False)["input_ids"] == ids
+    plain = build_tokenizer()
+    assert len(tok) == len(plain) + len(words)
+    assert plain("a\n", add_special_tokens=False)["input_ids"] == tok("a\n", add_special_tokens=False)["input_ids"]

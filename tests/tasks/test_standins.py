@@ -8,6 +8,7 @@ from functools import reduce
 import pytest
 
 from pipo.config import compose_cell
+from pipo.models.tiny import build_tokenizer
 from pipo.tasks import get_verifier, load_standin
 
 OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv, "%": operator.mod}
@@ -27,9 +28,13 @@ def test_splits_are_sized_as_configured_and_unseen_in_training(task):
     for problems in data.benchmarks.values():
         prompts = [p["prompt"] for p in problems]
         assert len(set(prompts)) == len(prompts) and not train & set(prompts)
-    lengths = cfg.task.standin
-    assert max(len(p["prompt"]) for p in data.train) <= lengths.max_prompt_length
-    assert max(len(r) for _, r in data.sft_examples) < lengths.max_response_length  # EOS fits too
+    lengths, tok = cfg.task.standin, build_tokenizer(data.words)
+
+    def longest(texts):
+        return max(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
+
+    assert longest(p["prompt"] for p in data.train) <= lengths.max_prompt_length
+    assert longest(r for _, r in data.sft_examples) < lengths.max_response_length  # EOS fits too
 
 
 def test_reference_answers_score_full_marks_and_sloppy_ones_do_not(task):
@@ -57,8 +62,10 @@ def test_toy_code_programs_compute_the_chain_left_to_right():
 
 
 def test_toy_tool_calls_name_the_tool_behind_each_synonym():
-    synonyms = {"plus": "add", "sum": "add", "times": "mul", "prod": "mul", "top": "max", "big": "max",
-                "minus": "neg", "flip": "neg", "square": "sq", "pow2": "sq", "size": "abs", "mag": "abs"}  # fmt: skip
+    synonyms = {"plus": "add", "sum": "add", "total": "add", "times": "mul", "prod": "mul", "scale": "mul",
+                "top": "max", "big": "max", "most": "max", "low": "min", "small": "min", "least": "min",
+                "minus": "neg", "flip": "neg", "invert": "neg", "square": "sq", "pow2": "sq", "area": "sq",
+                "size": "abs", "mag": "abs", "norm": "abs", "next": "inc", "succ": "inc", "bump": "inc"}  # fmt: skip
     data = load_standin(compose_cell(["task=tool"]).task)
     for p in data.train[:200]:
         word, *values = p["prompt"][2:].split()

@@ -40,6 +40,7 @@ from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
 from pipo.backends.local.rollout import Rollout, concat_rollouts, generate, log_probs
 from pipo.records import RunRecord
+from pipo.signals import DeferredSignals
 from pipo.tasks import TaskData, get_verifier
 from pipo.wandb_mirror import WandbMirror
 
@@ -505,17 +506,21 @@ class LocalTrainer:
         last_eval = self.record.evals()[-1]
         name = self.cfg.algorithm.name + ("+pipo" if self.pipo else "")
         bar = tqdm(total=s.steps, initial=self.step, desc=name, unit="step", dynamic_ncols=True)
-        while self.step < s.steps:
-            self.step += 1
-            metrics = self.train_step(self.step)
-            self.record.append_metrics({"step": self.step, **metrics})
-            self.wandb.log(metrics, step=self.step)
-            if self.step % s.eval.every == 0 or self.step == s.steps:
-                last_eval = self.run_eval()
-            if self.step % s.save_every == 0 or self.step == s.steps:
-                self.save_checkpoint()
-                self.record.set_status("running", step=self.step, total_steps=s.steps)
-            bar.update(1)
-            bar.set_postfix(score=f"{metrics['critic/score/mean']:.3f}", val=f"{last_eval['avg']['pass@1']:.3f}")
+        with DeferredSignals() as stop:
+            while self.step < s.steps:
+                self.step += 1
+                metrics = self.train_step(self.step)
+                self.record.append_metrics({"step": self.step, **metrics})
+                self.wandb.log(metrics, step=self.step)
+                if self.step % s.eval.every == 0 or self.step == s.steps:
+                    last_eval = self.run_eval()
+                if self.step % s.save_every == 0 or self.step == s.steps or stop.pending:
+                    self.save_checkpoint()
+                    self.record.set_status("running", step=self.step, total_steps=s.steps)
+                bar.update(1)
+                bar.set_postfix(score=f"{metrics['critic/score/mean']:.3f}", val=f"{last_eval['avg']['pass@1']:.3f}")
+                if stop.pending:
+                    log.warning("stop signal received: checkpoint written at step %d", self.step)
+                    stop.deliver()
         bar.close()
         return last_eval
