@@ -1,24 +1,61 @@
-"""python -m analysis summary [--root runs]: one line per run with its latest average Pass@1."""
+"""Build the paper's tables and figures from run records (or W&B) into results/<scale>/.
+
+    python -m analysis table1                 # or table2 … table7, fig2, fig4, fig5, all
+    python -m analysis all --scale paper --root runs --out results
+    python -m analysis table1 --source wandb --entity ENTITY --project pipo
+    python -m analysis summary                # one line per run: state and average Pass@1
+
+Each table comes as LaTeX (booktabs), Markdown and CSV, plus a "vs paper" view and, where cells
+have several seeds, PIPO − base with 95% bootstrap intervals. Missing cells show as "—" and are
+listed; unreadable records are reported and skipped.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from analysis.build import ARTEFACTS, build
 from analysis.runs import load_runs
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis", description=__doc__)
-    parser.add_argument("command", choices=["summary"])
-    parser.add_argument("--root", default="runs", help="where the run records are (default: runs)")
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("what", choices=[*ARTEFACTS, "all", "summary"], help="which artefact")
+    parser.add_argument("--root", default="runs", help="run records (default: runs)")
+    parser.add_argument("--scale", default="tiny", choices=["tiny", "paper"], help="which scale's runs (default: tiny)")
+    parser.add_argument("--out", default="results", help="output folder (default: results)")
+    parser.add_argument("--source", default="records", choices=["records", "wandb"], help="where runs come from")
+    parser.add_argument("--entity", help="W&B entity (--source wandb)")
+    parser.add_argument("--project", default="pipo", help="W&B project (--source wandb; default: pipo)")
+    parser.add_argument("--cache", default=".cache/wandb_export", help="where the W&B export is kept")
     args = parser.parse_args(argv)
-    df = load_runs(args.root)
+    root = args.root
+    if args.source == "wandb":
+        from analysis.wandb_export import export
+
+        if not args.entity:
+            parser.error("--source wandb needs --entity")
+        root = str(export(args.entity, args.project, args.cache))
+    runs = load_runs(root)
+    for path, reason in runs.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    if args.what == "summary":
+        return _summary(runs, root)
+    for name in ARTEFACTS if args.what == "all" else [args.what]:
+        print(build(name, runs, args.scale, args.out).report() + "\n")
+    return 0
+
+
+def _summary(runs, root: str) -> int:
+    df = runs.frame
     if df.empty:
-        print(f"no run records under {args.root}/")
+        print(f"no run records under {root}/")
         return 0
-    cols = [c for c in ("label", "state", "step", "base_AVG", "AVG") if c in df]
-    print(df[cols].to_string(index=False, float_format=lambda x: f"{100 * x:.1f}"))
+    df = df.assign(AVG=[100 * e[-1]["avg"]["pass@1"] if e else float("nan") for e in df["evals"]])
+    print(df[["label", "state", "step", "AVG"]].to_string(index=False, float_format=lambda x: f"{x:.1f}"))
     return 0
 
 

@@ -1,25 +1,36 @@
-"""Load run records (``runs/<scale>/<signature>/``) into one tidy DataFrame."""
+"""Load run records (``runs/<scale>/<signature>/``) into tidy DataFrames.
+
+A record that cannot be read — half written, from another record or config version, or not a run
+at all — is reported in ``skipped`` and left out; it never stops the others from loading.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 log = logging.getLogger(__name__)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where there is one: ~10× faster
 RECORD_VERSION = 1  # the record layout this loader reads (pipo.records.RECORD_VERSION)
+CONFIG_VERSION = 2  # the config layout it reads (pipo.cell.SIGNATURE_VERSION)
 
 
-def load_run(path: str | Path) -> dict | None:
-    """One run's identity, cell settings, status and evaluations; None (with a warning) if unreadable."""
+def load_run(path: str | Path) -> dict:
+    """One run's identity, cell settings, status and evaluations; ValueError says why it is unreadable."""
     path = Path(path)
     try:
-        cell = yaml.safe_load((path / "cell.yaml").read_text(encoding="utf-8"))
+        cell = yaml.load((path / "cell.yaml").read_text(encoding="utf-8"), Loader=_LOADER)
+        if not isinstance(cell, dict):
+            raise ValueError("cell.yaml is not a mapping")
         if cell.get("record_version") != RECORD_VERSION:
             raise ValueError(f"record version {cell.get('record_version')} (this loader reads {RECORD_VERSION})")
+        if cell.get("config_version", 1) != CONFIG_VERSION:
+            raise ValueError(f"config version {cell.get('config_version', 1)} (this loader reads {CONFIG_VERSION})")
         cfg = cell["config"]
         status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
         evals = json.loads((path / "eval.json").read_text())["evals"] if (path / "eval.json").exists() else []
@@ -28,35 +39,102 @@ def load_run(path: str | Path) -> dict | None:
             "label": cell["label"],
             "scale": cfg["scale"]["name"],
             "algorithm": cfg["algorithm"]["name"],
-            "pipo": cfg["pipo"]["enabled"],
+            "pipo": bool(cfg["pipo"]["enabled"]),
+            "lam": float(cfg["pipo"]["lam"]),
+            "window": int(cfg["pipo"]["window"]),
             "model": cfg["model"]["name"],
+            "hf_id": cfg["model"]["hf_id"],
             "task": cfg["task"]["name"],
-            "seed": cfg["seed"],
+            "benchmarks": list(cfg["task"]["benchmarks"]),
+            "seed": int(cfg["seed"]),
             "state": status.get("state", "new"),
             "step": status.get("step", 0),
+            "total_steps": int(cfg["scale"]["steps"]),
             "path": str(path),
             "evals": evals,
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as err:
-        log.warning("skipping unreadable run %s: %s", path, err)
-        return None
+    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError, json.JSONDecodeError) as err:
+        raise ValueError(f"{type(err).__name__}: {err}") from None
 
 
-def to_row(run: dict) -> dict:
-    """A flat row: identity, status and the last evaluation's per-benchmark Pass@1 and AVG."""
-    row = {k: v for k, v in run.items() if k != "evals"}
-    evals = run["evals"]
-    if evals:
-        last = evals[-1]
-        row["eval_step"] = last["step"]
-        row.update({b: e["pass@1"] for b, e in last["benchmarks"].items()})
-        row["AVG"] = last["avg"]["pass@1"]
-        row["base_AVG"] = evals[0]["avg"]["pass@1"] if evals[0]["step"] == 0 else float("nan")
-    return row
+@dataclass
+class Runs:
+    """The readable runs (one row each, ``evals`` kept as lists) and the records that were skipped."""
+
+    frame: pd.DataFrame
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
 
 
-def load_runs(root: str | Path = "runs", paths: list[Path] | None = None) -> pd.DataFrame:
-    """One row per readable run under ``root`` (or at ``paths``); unreadable records are reported and skipped."""
-    found = paths if paths is not None else sorted(p.parent for p in Path(root).glob("*/*/cell.yaml"))
-    runs = [r for r in (load_run(p) for p in found if (Path(p) / "cell.yaml").exists()) if r is not None]
-    return pd.DataFrame([to_row(r) for r in runs])
+def find_records(root: str | Path) -> list[Path]:
+    return sorted(p.parent for p in Path(root).glob("*/*/cell.yaml"))
+
+
+def load_runs(root: str | Path = "runs", paths: list[Path] | None = None) -> Runs:
+    """Every readable run under ``root`` (or at ``paths``); the rest are reported in ``skipped``."""
+    found = paths if paths is not None else find_records(root)
+    rows, skipped = [], []
+    for p in found:
+        try:
+            rows.append(load_run(p))
+        except ValueError as err:
+            skipped.append((str(p), str(err)))
+            log.warning("skipping unreadable run %s: %s", p, err)
+    return Runs(pd.DataFrame(rows), skipped)
+
+
+def method_name(algorithm: str, pipo: bool) -> str:
+    """``GRPO`` or ``GRPO+PIPO``, as the paper's tables name them."""
+    return algorithm.upper() + ("+PIPO" if pipo else "")
+
+
+def scores(runs: pd.DataFrame, which: str = "last") -> pd.DataFrame:
+    """One row per (run, benchmark) of an evaluation: ``which`` = ``last`` or ``first`` (step 0).
+
+    Columns: the run's identity, ``split`` (the evaluated split, a stand-in at tiny scale),
+    ``benchmark`` (the paper benchmark it stands for), ``correct``, ``n`` and ``pass@1``.
+    """
+    out = []
+    for run in runs.itertuples(index=False):
+        if not run.evals:
+            continue
+        ev = run.evals[-1] if which == "last" else run.evals[0]
+        if which == "first" and ev["step"] != 0:
+            continue
+        for split, e in ev["benchmarks"].items():
+            out.append(
+                {
+                    "signature": run.signature,
+                    "scale": run.scale,
+                    "model": run.model,
+                    "task": run.task,
+                    "algorithm": run.algorithm,
+                    "pipo": run.pipo,
+                    "lam": run.lam,
+                    "window": run.window,
+                    "seed": run.seed,
+                    "eval_step": ev["step"],
+                    "split": split,
+                    "benchmark": e.get("stands_for", split),
+                    "correct": float(e["correct"]),
+                    "n": int(e["n"]),
+                }
+            )
+    df = pd.DataFrame(out)
+    if not df.empty:
+        df["pass@1"] = df["correct"] / df["n"]
+    return df
+
+
+def load_metrics(path: str | Path) -> pd.DataFrame:
+    """A run's per-step metrics (``metrics.jsonl``; empty if none); a torn last line is ignored."""
+    rows = []
+    f = Path(path) / "metrics.jsonl"
+    if not f.exists():
+        return pd.DataFrame(rows)
+    with open(f, encoding="utf-8") as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return pd.DataFrame(rows)

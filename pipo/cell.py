@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from pipo.config import to_container
 
-SIGNATURE_VERSION = 1  # bump when the meaning of a config changes: old runs stop matching
+SIGNATURE_VERSION = 2  # bump when the meaning of a config changes: old runs stop matching (2: tasks)
 NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force", "sweep")  # paths, launcher, logging
 
 

@@ -64,8 +64,14 @@ class RunRecord:
         f = self.path / name
         return json.loads(f.read_text(encoding="utf-8")) if f.exists() else None
 
-    def write_cell(self, config: dict, signature: str, label: str) -> None:
-        doc = {"record_version": RECORD_VERSION, "signature": signature, "label": label, "config": config}
+    def write_cell(self, config: dict, signature: str, label: str, config_version: int) -> None:
+        doc = {
+            "record_version": RECORD_VERSION,
+            "config_version": config_version,
+            "signature": signature,
+            "label": label,
+            "config": config,
+        }
         atomic_write_text(self.path / "cell.yaml", yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
 
     def status(self) -> dict | None:

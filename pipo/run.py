@@ -11,7 +11,7 @@ import traceback
 import torch
 from omegaconf import DictConfig
 
-from pipo.cell import label, run_dir, signature
+from pipo.cell import SIGNATURE_VERSION, label, run_dir, signature
 from pipo.config import ConfigError, to_container, validate
 from pipo.models import resolve_model
 from pipo.records import RunRecord
@@ -51,7 +51,7 @@ def _run_locked(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -
             if child.name != ".lock":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     log.info("%s → %s", name, path)
-    record.write_cell(to_container(cfg), sig, name)
+    record.write_cell(to_container(cfg), sig, name, SIGNATURE_VERSION)
     if cfg.backend.threads > 0:
         torch.set_num_threads(cfg.backend.threads)
 

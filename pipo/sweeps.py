@@ -33,6 +33,8 @@ class Sweep:
     grids: list[dict[str, list[str]]]  # each: config key or group -> values (cartesian product); cells = union
     fixed: list[str] = field(default_factory=list)  # overrides every cell shares
     evaluate: dict[str, int] | None = None  # re-evaluate trained cells ({samples, k}) instead of training
+    table: dict | None = None  # how the analysis lays out its table (analysis.tables.TableSpec)
+    figure: dict | None = None  # which figure the analysis draws from it (analysis.figures)
 
 
 def load_sweep(name: str) -> Sweep:
@@ -51,6 +53,8 @@ def load_sweep(name: str) -> Sweep:
         grids=grids,
         fixed=list(doc.get("fixed", [])),
         evaluate=doc.get("evaluate"),
+        table=doc.get("table"),
+        figure=doc.get("figure"),
     )
 
 
@@ -197,15 +201,21 @@ def main(name: str, argv: list[str] | None = None) -> int:
     for argv_m in multirun_argvs(sweep, overrides):
         print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
         code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
-    from analysis.summary import summarize
-
-    print(f"\n{sweep.name}: {sweep.description}\n{summarize([run_dir(c.cfg) for c in cells])}")
+    print(f"\n{sweep.name}: {sweep.description}\n{_build(sweep, cells)}")
     return code
+
+
+def _build(sweep: Sweep, cells: list[PlannedCell]) -> str:
+    """The sweep's table/figure from its runs (``results/<scale>/``), as a report to print."""
+    from analysis.build import build
+    from analysis.runs import load_runs
+
+    cfg = cells[0].cfg
+    return build(sweep.name, load_runs(cfg.run_root), cfg.scale.name).report()
 
 
 def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> int:
     """Table 6: pass@k of already-trained cells; refuses (naming them) if any is not trained yet."""
-    from analysis.summary import summarize_pass_at_k
     from pipo.reevaluate import reevaluate
 
     untrained = [c for c in cells if c.status != "done"]
@@ -221,7 +231,7 @@ def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> int:
     for c in cells:
         print(f"{c.label}: pass@{k} from {samples} samples per problem", flush=True)
         reevaluate(c.cfg, samples, k)
-    print(f"\n{sweep.name}: {sweep.description}\n{summarize_pass_at_k([run_dir(c.cfg) for c in cells], k)}")
+    print(f"\n{sweep.name}: {sweep.description}\n{_build(sweep, cells)}")
     return 0
 
 

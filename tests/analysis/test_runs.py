@@ -1,46 +1,42 @@
-"""Loading run records: good ones become rows; broken or foreign ones are skipped with a warning."""
+"""Loading run records: good ones become rows; torn, foreign or older ones are reported and skipped."""
 
-import json
-
-import pytest
 import yaml
 
-from analysis.runs import load_runs
-from pipo.records import RunRecord
+from analysis.runs import load_metrics, load_runs, scores
+from tests.analysis.synthetic import config, evaluation, write_record
 
 
-def write_run(root, sig, version=1, evals=True):
-    rec = RunRecord(root / "tiny" / sig)
-    cfg = {
-        "scale": {"name": "tiny"},
-        "algorithm": {"name": "grpo"},
-        "pipo": {"enabled": True},
-        "model": {"name": "m"},
-        "task": {"name": "math"},
-        "seed": 1,
-    }
-    (rec.path).mkdir(parents=True)
-    (rec.path / "cell.yaml").write_text(
-        yaml.safe_dump({"record_version": version, "signature": sig, "label": f"cell {sig}", "config": cfg})
+def test_load_runs_rows_and_skips(tmp_path):
+    e0 = evaluation(
+        0, "math", {"toy_math500": 100, "toy_aime25": 0, "toy_amc23": 4, "toy_minerva": 0, "toy_olympiad": 0}
     )
-    rec.set_status("done", step=4)
-    if evals:
-        for step, (a, b) in ((0, (0.2, 0.4)), (4, (0.5, 0.7))):
-            rec.add_eval(
-                {"step": step, "benchmarks": {"x": {"pass@1": a}, "y": {"pass@1": b}}, "avg": {"pass@1": (a + b) / 2}}
-            )
-    return rec
-
-
-def test_load_runs_rows_and_skips(tmp_path, caplog):
-    write_run(tmp_path, "aaa")
-    write_run(tmp_path, "old", version=0)
-    torn = write_run(tmp_path, "torn", evals=False)
+    e4 = evaluation(
+        4, "math", {"toy_math500": 250, "toy_aime25": 9, "toy_amc23": 8, "toy_minerva": 0, "toy_olympiad": 0}
+    )
+    write_record(tmp_path, "aaa", config(), [e0, e4])
+    old = write_record(tmp_path, "old", config(), [e0])
+    doc = yaml.safe_load((old.path / "cell.yaml").read_text())
+    doc["config_version"] = 1
+    (old.path / "cell.yaml").write_text(yaml.safe_dump(doc))
+    foreign = write_record(tmp_path, "foreign", config(), [e0])
+    (foreign.path / "cell.yaml").write_text(yaml.safe_dump({"record_version": 0}))
+    torn = write_record(tmp_path, "torn", config(), [e0])
     (torn.path / "eval.json").write_text('{"evals": [')
-    df = load_runs(tmp_path)
-    assert list(df["signature"]) == ["aaa"]
-    row = df.iloc[0]
-    assert (row["x"], row["y"], row["state"]) == (0.5, 0.7, "done")
-    assert (row["AVG"], row["base_AVG"]) == pytest.approx((0.6, 0.3))
-    assert "record version 0" in caplog.text and "torn" in caplog.text
-    assert json.loads((torn.path / "status.json").read_text())["state"] == "done"
+    runs = load_runs(tmp_path)
+    assert list(runs.frame["signature"]) == ["aaa"]
+    reasons = dict((p.rsplit("/", 1)[1], r) for p, r in runs.skipped)
+    assert "config version 1" in reasons["old"] and "record version 0" in reasons["foreign"]
+    assert "JSONDecodeError" in reasons["torn"]
+    long = scores(runs.frame)
+    row = long[long["split"] == "toy_math500"].iloc[0]
+    assert (row["benchmark"], row["correct"], row["n"], row["pass@1"]) == ("MATH500", 250, 500, 0.5)
+    first = scores(runs.frame, "first")
+    assert first[first["split"] == "toy_amc23"].iloc[0]["pass@1"] == 0.1
+
+
+def test_metrics_with_a_torn_last_line(tmp_path):
+    rec = write_record(tmp_path, "m", config(), [], metrics=[{"step": 1, "x": 0.5}, {"step": 2, "x": 0.7}])
+    with open(rec.path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "x"')
+    assert list(load_metrics(rec.path)["x"]) == [0.5, 0.7]
+    assert load_metrics(tmp_path / "nowhere").empty

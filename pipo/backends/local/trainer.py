@@ -487,7 +487,7 @@ class LocalTrainer:
         )
         result.update(step=self.step, seconds=time.perf_counter() - t)
         self.record.add_eval(result)
-        flat = {f"val/{b}/pass@1": e["pass@1"] for b, e in result["benchmarks"].items()}
+        flat = {f"val/{b}/{k}": e[k] for b, e in result["benchmarks"].items() for k in ("pass@1", "correct", "n")}
         flat.update({f"val/avg/{k}": v for k, v in result["avg"].items()})
         self.wandb.log(flat, step=self.step)
         return result

@@ -1,0 +1,58 @@
+"""Build a table or figure (or all of them) from run records into ``results/``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from analysis import figures
+from analysis.render import to_markdown, write_table
+from analysis.runs import Runs
+from analysis.tables import Table, TableSpec, build_table
+from pipo.sweeps import load_sweep
+
+ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5")
+
+
+@dataclass
+class Built:
+    name: str
+    paths: list[Path] = field(default_factory=list)
+    table: Table | None = None
+    missing: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"{self.name}:"]
+        if self.table is not None:
+            lines.append(to_markdown(self.table).rstrip())
+        lines += [f"  wrote {p}" for p in self.paths] or ["  nothing to draw yet (no runs of its cells)"]
+        if self.missing:
+            lines.append(f"  {len(self.missing)} cell(s) missing (shown as —):")
+            lines += [f"    {m}" for m in self.missing]
+        return "\n".join(lines)
+
+
+def build(name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "results") -> Built:
+    """The artefact ``name`` (a sweep with a ``table:`` and/or ``figure:`` section) from ``runs``."""
+    sweep = load_sweep(name)
+    out = Path(out_dir) / scale
+    built = Built(name)
+    frame: pd.DataFrame = runs.frame
+    if sweep.table is not None:
+        table = build_table(name, sweep, TableSpec(**sweep.table), frame, scale)
+        built.table, built.missing = table, table.missing
+        built.paths += write_table(table, out, caption=sweep.description)
+    fig = sweep.figure or {}
+    members = figures.sweep_runs(sweep, frame, scale)
+    if fig.get("kind") == "ablation" and built.table is not None:
+        built.paths += figures.ablation(built.table, fig["param"], out, f"{name}_{fig['param']}")
+    elif fig.get("kind") == "dynamics":
+        built.paths += figures.dynamics(members, out, name)
+        built.paths += figures.diagnostics(members, out, "pipo_diagnostics")
+    elif fig.get("kind") == "seeds":
+        built.paths += figures.seeds(members, out, name)
+    elif fig.get("kind") == "wallclock":
+        built.paths += figures.wallclock(members, out, name)
+    return built

@@ -1,0 +1,277 @@
+"""The paper's tables from run records: reproduced values, the paper's side by side, PIPO − base.
+
+A table is read from the cells of its sweep (``sweeps/<name>.yaml``: the grid says which runs
+belong to it, its ``table:`` section how they are laid out). Values are recomputed from each run's
+per-benchmark counts; AVG is the unweighted mean of the benchmark columns, per run, then averaged
+over seeds. A cell with no finished run is shown as "—" and listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import itertools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis.runs import method_name
+from pipo.config import CONF_DIR
+from pipo.sweeps import Sweep
+
+PAPER_DIR = Path(__file__).with_name("paper")
+PAPER_NAMES = {"OlympiadBench": "Olympiad"}  # our benchmark name -> the paper table's column
+ROW_LABELS = {"method": "Method", "lam": "λ", "window": "K"}
+MISSING = "—"
+
+
+@dataclass
+class TableSpec:
+    """How a sweep's runs become a table (the ``table:`` section of its sweep file)."""
+
+    rows: list[str] = field(default_factory=lambda: ["method"])  # method, lam, window
+    blocks: str | None = None  # model | task: one column block per value
+    metric: str = "pass@1"  # pass@1 (the last evaluation) or pass@k (pass_at_<k>.json)
+    base_row: bool = False  # the untrained base model's row (step-0 evaluation)
+    paper: str | None = None  # the paper's numbers: a CSV in analysis/paper/
+
+
+@dataclass
+class Cell:
+    """One value of the table: mean and std over seeds, and the per-seed values."""
+
+    values: list[float]
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else math.nan
+
+
+@dataclass
+class Table:
+    name: str
+    scale: str
+    row_keys: list[str]
+    rows: list[tuple]  # row labels, in order
+    blocks: list[tuple[str, list[str]]]  # (block label, columns: benchmarks then "AVG")
+    cells: dict[tuple, Cell]  # (row, block label, column) -> Cell
+    split_names: dict[str, str] = field(default_factory=dict)  # benchmark -> the split that stands for it
+    missing: list[str] = field(default_factory=list)
+    paper: dict[tuple, float] = field(default_factory=dict)  # (row, block label, column) -> paper value
+    pipo_rows: dict[tuple, tuple] = field(default_factory=dict)  # +PIPO row -> its base algorithm's row
+    _diffs: dict | None = field(default=None, repr=False)
+
+    def column_label(self, column: str) -> str:
+        """At tiny scale a column shows the stand-in split's name; at paper scale the benchmark's."""
+        return self.split_names.get(column, column) if self.scale == "tiny" else PAPER_NAMES.get(column, column)
+
+
+def expected_cells(sweep: Sweep) -> list[dict]:
+    """The grid's cells as run attributes (``model``, ``task``, ``algorithm``, ``pipo``, ``lam``, ...)."""
+    defaults = _config_defaults()
+    fixed = dict(o.split("=", 1) for o in sweep.fixed if "=" in o)
+    cells = []
+    for grid in sweep.grids:
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            raw = {**defaults, **fixed, **dict(zip(keys, values, strict=True))}
+            cell = {
+                "model": raw["model"],
+                "task": raw["task"],
+                "algorithm": raw["algorithm"],
+                "pipo": str(raw["pipo"]) == "on",
+            }
+            if cell["pipo"]:
+                cell.update(lam=float(raw["pipo.lam"]), window=int(raw["pipo.window"]))
+            if "seed" in raw:
+                cell["seed"] = int(raw["seed"])
+            cells.append(cell)
+    return cells
+
+
+def _config_defaults() -> dict[str, str]:
+    train = yaml.safe_load((CONF_DIR / "train.yaml").read_text())
+    groups = {}
+    for d in train["defaults"]:
+        if isinstance(d, dict):
+            groups.update({k: str(v) for k, v in d.items() if "/" not in k and not k.startswith("override")})
+    on = yaml.safe_load((CONF_DIR / "pipo" / "on.yaml").read_text())
+    return {**groups, "pipo.lam": str(on["lam"]), "pipo.window": str(on["window"])}
+
+
+def _matches(runs: pd.DataFrame, cell: dict) -> pd.DataFrame:
+    mask = np.ones(len(runs), dtype=bool)
+    for key, value in cell.items():
+        mask &= (runs[key] == value).to_numpy()
+    return runs[mask]
+
+
+def run_values(run, benchmarks: list[str], metric: str) -> dict[str, float] | None:
+    """``{benchmark: value, "AVG": mean}`` of a run (0–100), or None when it has no such evaluation."""
+    if metric == "pass@1":
+        if not run.evals:
+            return None
+        per = {e.get("stands_for", s): 100.0 * e["correct"] / e["n"] for s, e in run.evals[-1]["benchmarks"].items()}
+    else:
+        f = Path(run.path) / f"pass_at_{metric.split('@')[1]}.json"
+        if not f.exists():
+            return None
+        res = json.loads(f.read_text())
+        per = {e.get("stands_for", s): 100.0 * e[metric] for s, e in res["benchmarks"].items()}
+    if any(b not in per for b in benchmarks):
+        return None
+    out = {b: per[b] for b in benchmarks}
+    out["AVG"] = float(np.mean([out[b] for b in benchmarks]))
+    return out
+
+
+def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, scale: str) -> Table:
+    """The table of sweep ``name`` from ``runs`` (a :func:`analysis.runs.load_runs` frame)."""
+    runs = runs[(runs["scale"] == scale)] if not runs.empty else runs
+    done = runs[runs["state"] == "done"] if not runs.empty else runs
+    rows: list[tuple] = []
+    blocks: dict[str, list[str]] = {}
+    cells: dict[tuple, Cell] = {}
+    split_names: dict[str, str] = {}
+    missing: list[str] = []
+    base_done: set[str] = set()
+    pipo_rows: dict[tuple, tuple] = {}
+    for cell in expected_cells(sweep):
+        row = tuple(_row_value(cell, k) for k in spec.rows)
+        block = _cell_block(cell, spec)
+        bench, splits = task_benchmarks(cell["task"])
+        blocks.setdefault(block, [*bench, "AVG"])
+        split_names.update(splits)
+        if row not in rows:
+            rows.append(row)
+        if cell["pipo"] and "method" in spec.rows:
+            base = tuple(method_name(cell["algorithm"], False) if k == "method" else "" for k in spec.rows)
+            pipo_rows[row] = base
+        matched = _matches(done, cell) if not done.empty else done
+        if matched.empty:
+            missing.append(_describe(cell, runs))
+            continue
+        for run in matched.itertuples(index=False):
+            values = run_values(run, bench, spec.metric)
+            if values is None:
+                missing.append(f"{_describe(cell, runs)}: no {spec.metric} evaluation in {run.path}")
+                continue
+            for col, v in values.items():
+                cells.setdefault((row, block, col), Cell([])).values.append(v)
+            if spec.base_row and block not in base_done and run.evals and run.evals[0]["step"] == 0:
+                first = run.evals[0]["benchmarks"]
+                base = {e.get("stands_for", s): 100.0 * e["correct"] / e["n"] for s, e in first.items()}
+                base["AVG"] = float(np.mean([base[b] for b in bench]))
+                base_key = tuple("Base Model" if k == "method" else "" for k in spec.rows)
+                for col, v in base.items():
+                    cells[(base_key, block, col)] = Cell([v])
+                base_done.add(block)
+    if spec.base_row:
+        rows.insert(0, tuple("Base Model" if k == "method" else "" for k in spec.rows))
+    table = Table(name, scale, spec.rows, rows, list(blocks.items()), cells, split_names, missing, {}, pipo_rows)
+    if spec.paper:
+        table.paper = read_paper(PAPER_DIR / spec.paper, table, spec)
+    return table
+
+
+def _row_value(cell: dict, key: str):
+    if key == "method":
+        return method_name(cell["algorithm"], cell["pipo"])
+    return cell.get(key, "") if cell["pipo"] else ""
+
+
+def _cell_block(cell: dict, spec: TableSpec) -> str:
+    if spec.blocks is None:
+        return ""
+    if spec.blocks == "task":
+        return cell["task"].capitalize()
+    return _conf("model", cell["model"])["hf_id"].split("/")[-1]  # Qwen/Qwen3-4B-Base -> Qwen3-4B-Base
+
+
+@functools.cache
+def _conf(group: str, option: str) -> dict:
+    return yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text())
+
+
+def task_benchmarks(task: str) -> tuple[list[str], dict[str, str]]:
+    """A task's benchmarks in order, and for each the tiny split that stands for it (from conf/task/)."""
+    conf = _conf("task", task)
+    return list(conf["benchmarks"]), {sp["stands_for"]: name for name, sp in conf["standin"]["splits"].items()}
+
+
+def _describe(cell: dict, runs: pd.DataFrame) -> str:
+    text = f"{method_name(cell['algorithm'], cell['pipo'])} · {cell['model']} · {cell['task']}"
+    if cell["pipo"]:
+        text += f" · λ={cell['lam']:g} · K={cell['window']}"
+    if "seed" in cell:
+        text += f" · seed {cell['seed']}"
+    if not runs.empty:
+        states = sorted(set(_matches(runs, cell)["state"]))
+        if states:
+            text += f" ({', '.join(states)})"
+    return text
+
+
+def read_paper(path: Path, table: Table, spec: TableSpec) -> dict[tuple, float]:
+    """The paper's value for each (row, block, column) of ``table`` that the paper reports."""
+    with open(path, encoding="utf-8") as f:
+        records = list(csv.DictReader(f))
+    out = {}
+    param = {"lam": "lambda", "window": "K"}
+    for rec in records:
+        row = tuple(rec["method"] if k == "method" else _number(rec.get(param[k], "")) for k in spec.rows)
+        for block, columns in table.blocks:
+            if "model" in rec and spec.blocks == "model" and rec["model"] != block:
+                continue
+            for col in columns:
+                name = PAPER_NAMES.get(col, col)
+                if col == "AVG" and spec.blocks == "task":
+                    name = f"{block} AVG"
+                if rec.get(name) not in (None, ""):
+                    out[(row, block, col)] = float(rec[name])
+    return out
+
+
+def _number(text: str):
+    if text == "":
+        return ""
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+# -- PIPO − base, with a bootstrap interval over seeds -------------------------------------------
+def bootstrap_diff(
+    a: list[float], b: list[float], resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """mean(a) − mean(b) and its 95% percentile bootstrap interval (seeds resampled in each group)."""
+    rng = np.random.default_rng(seed)
+    xa, xb = np.asarray(a, float), np.asarray(b, float)
+    ia = rng.integers(0, len(xa), (resamples, len(xa)))
+    ib = rng.integers(0, len(xb), (resamples, len(xb)))
+    diffs = xa[ia].mean(1) - xb[ib].mean(1)
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return float(xa.mean() - xb.mean()), float(lo), float(hi)
+
+
+def pipo_minus_base(table: Table) -> dict[tuple, tuple[float, float, float]]:
+    """(+PIPO row, block, column) -> (difference, low, high) where both rows have ≥ 2 seeds."""
+    if table._diffs is not None:
+        return table._diffs
+    out = {}
+    for prow, brow in table.pipo_rows.items():
+        for block, columns in table.blocks:
+            for col in columns:
+                a, b = table.cells.get((prow, block, col)), table.cells.get((brow, block, col))
+                if a and b and len(a.values) > 1 and len(b.values) > 1:
+                    out[(prow, block, col)] = bootstrap_diff(a.values, b.values)
+    table._diffs = out
+    return out

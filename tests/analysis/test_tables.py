@@ -1,0 +1,184 @@
+"""The paper's tables from records: values, averages, seeds, missing cells, paper view, LaTeX."""
+
+import csv
+import os
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analysis.build import ARTEFACTS, build
+from analysis.render import to_latex, to_markdown
+from analysis.runs import load_runs
+from analysis.tables import PAPER_DIR, bootstrap_diff
+from tests.analysis.synthetic import SPLITS, config, evaluation, random_counts, random_metrics, write_record
+
+MATH = SPLITS["math"]
+
+
+def counts(**by_split):
+    return {s: by_split.get(s, 0) for s in MATH}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PAPER_DIR.glob("*.csv")))
+def test_the_papers_own_avg_columns_are_the_unweighted_mean_of_its_benchmarks(name):
+    with open(PAPER_DIR / name) as f:
+        rows = list(csv.DictReader(f))
+    skip = {"model", "method", "lambda", "K"}
+    for row in rows:
+        cols = [c for c in row if c not in skip]
+        blocks = [[c for c in cols if not c.endswith("AVG")]]
+        avgs = [c for c in cols if c.endswith("AVG")]
+        if len(avgs) == 2:  # Table 2: Code | Tool
+            split = cols.index(avgs[0]) + 1
+            blocks = [cols[: split - 1], [c for c in cols[split:] if c != avgs[1]]]
+        for block, avg in zip(blocks, avgs, strict=True):
+            assert float(row[avg]) == pytest.approx(np.mean([float(row[c]) for c in block]), abs=0.051), (name, row)
+
+
+def test_table1_values_averages_base_row_and_missing_cells(tmp_path):
+    # GRPO+PIPO on 4B, two seeds; GRPO on 4B, one seed; everything else missing
+    e0 = evaluation(0, "math", counts(toy_math500=100, toy_aime25=0, toy_amc23=4, toy_minerva=27, toy_olympiad=135))
+    a = evaluation(100, "math", counts(toy_math500=400, toy_aime25=9, toy_amc23=20, toy_minerva=136, toy_olympiad=270))
+    b = evaluation(100, "math", counts(toy_math500=450, toy_aime25=18, toy_amc23=30, toy_minerva=68, toy_olympiad=405))
+    write_record(tmp_path, "s1", config(seed=42), [e0, a])
+    write_record(tmp_path, "s2", config(seed=6), [e0, b])
+    write_record(tmp_path, "g1", config(pipo=False), [e0, a])
+    write_record(tmp_path, "crashed", config(algorithm="ppo"), [e0], state="failed")
+    (write_record(tmp_path, "torn", config(algorithm="dapo"), [e0]).path / "cell.yaml").write_text("config: [")
+    runs = load_runs(tmp_path)
+    assert [p.endswith("torn") for p, _ in runs.skipped] == [True]
+    t = build("table1", runs, "tiny", tmp_path / "results").table
+    row = ("GRPO+PIPO",)
+    # by hand: seed 42 MATH500 80.0, seed 6 90.0 -> 85.0 ± 7.07
+    assert t.cells[(row, "Qwen3-4B-Base", "MATH500")].mean == pytest.approx(85.0)
+    assert t.cells[(row, "Qwen3-4B-Base", "MATH500")].std == pytest.approx(np.std([80, 90], ddof=1))
+    avg_a = np.mean([80.0, 100 * 9 / 27, 50.0, 50.0, 40.0])
+    avg_b = np.mean([90.0, 100 * 18 / 27, 75.0, 25.0, 60.0])
+    assert t.cells[(row, "Qwen3-4B-Base", "AVG")].mean == pytest.approx((avg_a + avg_b) / 2)
+    base = t.cells[(("Base Model",), "Qwen3-4B-Base", "AVG")].mean
+    assert base == pytest.approx(np.mean([20.0, 0.0, 10.0, 100 * 27 / 272, 20.0]))
+    assert t.rows[0] == ("Base Model",) and len(t.rows) == 9
+    assert len(t.missing) == 16 - 2  # 4B GRPO and GRPO+PIPO exist; PPO crashed: listed as missing
+    assert any(m.startswith("PPO+PIPO · qwen3_4b_base · math") and "(failed)" in m for m in t.missing)
+    md = to_markdown(t)
+    assert "| PPO |" in md and "—" in md and "toy_math500" in md  # tiny scale: the stand-ins' names
+    assert "**85.0 ± 7.1**" in md  # the best of its column and block
+    # the paper view: reproduced (paper, difference); the paper's GRPO MATH500 is 79.3
+    assert t.paper[(("GRPO",), "Qwen3-4B-Base", "MATH500")] == 79.3
+    assert "80.0 (79.3, +0.7)" in to_markdown(t, "paper")
+
+
+def test_pipo_minus_base_with_a_bootstrap_interval_when_there_are_seeds(tmp_path):
+    rng = random.Random(0)
+    e0 = evaluation(0, "math", counts())
+    for seed in (6, 21, 42):
+        for pipo, extra in ((False, 0), (True, 25)):
+            c = {s: min(n, n // 2 + extra + rng.randint(0, 5)) for s, (_, n) in MATH.items()}
+            write_record(tmp_path, f"{pipo}{seed}", config(pipo=pipo, seed=seed), [e0, evaluation(100, "math", c)])
+    built = build("table1", load_runs(tmp_path), "tiny", tmp_path / "results")
+    names = {p.name for p in built.paths}
+    assert {"table1.tex", "table1.md", "table1.csv", "table1_vs_paper.tex", "table1_pipo_minus_base.md"} <= names
+    text = (tmp_path / "results" / "tiny" / "table1_pipo_minus_base.md").read_text()
+    t = built.table
+    a = t.cells[(("GRPO+PIPO",), "Qwen3-4B-Base", "MATH500")].values
+    b = t.cells[(("GRPO",), "Qwen3-4B-Base", "MATH500")].values
+    assert f"{np.mean(a) - np.mean(b):+.1f}" in text
+
+
+def test_bootstrap_interval_by_hand():
+    assert bootstrap_diff([2.0, 2.0], [1.0, 1.0]) == (1.0, 1.0, 1.0)
+    d, lo, hi = bootstrap_diff([1.0, 3.0], [0.0, 0.0], resamples=20_000)
+    # resampling two seeds: the mean of (1, 3) takes 1, 2, 3 with probability 1/4, 1/2, 1/4
+    assert d == 2.0 and (lo, hi) == (1.0, 3.0)
+
+
+def test_every_artefact_builds_from_nothing_and_says_what_is_missing(tmp_path):
+    runs = load_runs(tmp_path / "none")
+    for name in ARTEFACTS:
+        built = build(name, runs, "tiny", tmp_path / "results")
+        if built.table is not None:
+            assert built.missing and all(
+                "—" in line or "Base" in line for line in to_markdown(built.table).splitlines()[2:]
+            )
+
+
+def test_figures_are_drawn_from_records(tmp_path):
+    rng = random.Random(1)
+    for i, (algo, pipo, seed) in enumerate(
+        [(a, p, s) for a in ("grpo", "dapo") for p in (False, True) for s in (6, 42)]
+    ):
+        evals = [evaluation(step, "math", random_counts("math", rng)) for step in (0, 25, 50)]
+        write_record(
+            tmp_path, f"r{i}", config(algorithm=algo, pipo=pipo, seed=seed), evals, metrics=random_metrics(50, rng)
+        )
+    runs = load_runs(tmp_path)
+    for name in ("fig2", "fig4", "fig5"):
+        paths = build(name, runs, "tiny", tmp_path / "results").paths
+        assert paths and all(p.stat().st_size > 1000 for p in paths)
+    assert (tmp_path / "results" / "tiny" / "pipo_diagnostics.pdf").exists()
+
+
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None and not os.environ.get("PIPO_REQUIRE_LATEX"),
+    reason="no pdflatex here (.ci/run installs texlive)",
+)
+def test_every_generated_tex_compiles_with_pdflatex(tmp_path):
+    rng = random.Random(2)
+    e0 = evaluation(0, "math", random_counts("math", rng))
+    write_record(tmp_path, "a", config(seed=6), [e0, evaluation(100, "math", random_counts("math", rng))])
+    write_record(tmp_path, "b", config(seed=42), [e0, evaluation(100, "math", random_counts("math", rng))])
+    write_record(tmp_path, "c", config(pipo=False, seed=6), [e0, evaluation(100, "math", random_counts("math", rng))])
+    write_record(tmp_path, "d", config(pipo=False, seed=42), [e0, evaluation(100, "math", random_counts("math", rng))])
+    write_record(tmp_path, "e", config(task="code", pipo=False), [evaluation(100, "code", random_counts("code", rng))])
+    runs = load_runs(tmp_path)
+    tex = [p for name in ARTEFACTS for p in build(name, runs, "tiny", tmp_path / "results").paths if p.suffix == ".tex"]
+    assert len(tex) >= 12
+    body = "\n".join(p.read_text() for p in tex)
+    doc = tmp_path / "all.tex"
+    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n"
+                   "\\begin{document}\n" + body.replace("\\begin{table}[t]", "\\begin{table}[h]") + "\\end{document}\n")  # fmt: skip
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "all.pdf").stat().st_size > 1000
+
+
+def test_latex_escapes_and_two_level_header():
+    from analysis.render import tex_escape
+
+    assert tex_escape("toy_math500 & 5%") == r"toy\_math500 \& 5\%"
+    assert tex_escape("λ") == r"$\lambda$"
+
+
+def test_latex_table_structure(tmp_path):
+    rng = random.Random(3)
+    write_record(
+        tmp_path, "x", config(), [evaluation(0, "math", counts()), evaluation(9, "math", random_counts("math", rng))]
+    )
+    t = build("table1", load_runs(tmp_path), "tiny", Path(tmp_path) / "r").table
+    tex = to_latex(t)
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\multicolumn{6}{c}{Qwen3-4B-Base}" in tex
+    assert r"\cmidrule(lr){2-7}" in tex and "toy\\_math500" in tex
+
+
+def test_cli_writes_every_artefact_and_reports_skipped_records(tmp_path, capsys):
+    from analysis.__main__ import main
+
+    rng = random.Random(4)
+    write_record(tmp_path / "runs", "a", config(), [evaluation(0, "math", random_counts("math", rng))])
+    (tmp_path / "runs" / "tiny" / "bad").mkdir(parents=True)
+    (tmp_path / "runs" / "tiny" / "bad" / "cell.yaml").write_text("- not a cell")
+    assert main(["all", "--root", str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    out, err = capsys.readouterr()
+    assert "skipped" in err and "bad" in err
+    assert "table1:" in out and "cell(s) missing" in out
+    assert (tmp_path / "results" / "tiny" / "table7.tex").exists()
+    assert main(["summary", "--root", str(tmp_path / "runs")]) == 0
