@@ -139,8 +139,8 @@ def test_every_generated_tex_compiles_with_pdflatex(tmp_path):
     assert len(tex) >= 12
     body = "\n".join(p.read_text() for p in tex)
     doc = tmp_path / "all.tex"
-    doc.write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n"
-                   "\\begin{document}\n" + body.replace("\\begin{table}[t]", "\\begin{table}[h]") + "\\end{document}\n")  # fmt: skip
+    preamble = "\\documentclass{article}\n\\usepackage{booktabs}\n\\usepackage[T1]{fontenc}\n\\begin{document}\n"
+    doc.write_text(preamble + body.replace("\\begin{table}[t]", "\\begin{table}[h]") + "\\end{document}\n")
     proc = subprocess.run(
         ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name],
         cwd=tmp_path,
