@@ -59,7 +59,8 @@ def _grouped(runs: pd.DataFrame) -> dict[str, dict[bool, list]]:
     out: dict[str, dict[bool, list]] = {}
     for run in runs.itertuples(index=False):
         out.setdefault(run.algorithm, {False: [], True: []})[run.pipo].append(run)
-    return dict(sorted(out.items()))
+    order = ["ppo", "grpo", "gspo", "dapo", "sdpo"]  # the paper's order
+    return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
 def dynamics(runs: pd.DataFrame, out_dir: Path, name: str = "fig2") -> list[Path]:
@@ -87,9 +88,10 @@ def dynamics(runs: pd.DataFrame, out_dir: Path, name: str = "fig2") -> list[Path
                         axes[i, j].plot(m["step"], _smooth(m[key]), color=COLORS[pipo], label=label)
         axes[0, j].set_title(algo.upper())
         axes[-1, j].set_xlabel("step")
-        axes[0, j].legend(loc="lower right", frameon=False)
     for i, (_, ylabel) in enumerate(panels):
         axes[i, 0].set_ylabel(ylabel)
+    handles = [plt.Line2D([], [], color=COLORS[p], label=("+PIPO" if p else "base")) for p in (False, True)]
+    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.03))
     fig.tight_layout()
     return _save(fig, out_dir, name)
 

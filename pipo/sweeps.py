@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -206,12 +207,13 @@ def main(name: str, argv: list[str] | None = None) -> int:
 
 
 def _build(sweep: Sweep, cells: list[PlannedCell]) -> str:
-    """The sweep's table/figure from its runs (``results/<scale>/``), as a report to print."""
+    """The sweep's table/figure from its runs (``results/<scale>/`` beside the run records), as a report."""
     from analysis.build import build
     from analysis.runs import load_runs
 
     cfg = cells[0].cfg
-    return build(sweep.name, load_runs(cfg.run_root), cfg.scale.name).report()
+    results = Path(cfg.run_root).parent / "results"
+    return build(sweep.name, load_runs(cfg.run_root), cfg.scale.name, results).report()
 
 
 def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> int:

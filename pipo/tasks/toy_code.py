@@ -60,12 +60,11 @@ def solution_text(chain, kind: str) -> str:
 
 
 def sloppy_text(chain, kind: str) -> str:
-    """A plausible wrong program: one operation written in the other kind's form (a function where a
-    program reading stdin is asked for, or the reverse); more operations written without parentheses."""
-    if len(chain) == 1:
-        return solution_text(chain, "function" if kind == "stdio" else "stdio")
-    flat = "".join(f"{op}{k}" for op, k in chain)
-    return f"print(int(input()){flat})" if kind == "stdio" else f"f=lambda x:x{flat}"
+    """A plausible program that always fails: the input used as text (no ``int()``), or a function
+    that computes the value but never returns it."""
+    if kind == "stdio":
+        return f"print({expression(chain, 'input()')})"
+    return f"def f(x):{expression(chain)}"
 
 
 def ground_truth(chain, kind: str) -> str:
