@@ -84,7 +84,7 @@ def _grid(table: Table, view: str) -> tuple[list[str], list[tuple[str, list[str]
     rows = list(table.pipo_rows) if view == "diff" else table.rows
     body = []
     for r in rows:
-        line = [(str(v), False) for v in r]
+        line = [(f"{v:g}" if isinstance(v, float) else str(v), False) for v in r]
         for block, columns in table.blocks:
             line += [cell_text(table, (r, block, c), view, diffs, best) for c in columns]
         body.append(line)

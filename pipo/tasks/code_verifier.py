@@ -74,7 +74,12 @@ def _parse_truth(ground_truth: str) -> dict | None:
 
 
 def _limits(truth: dict) -> Limits:
-    return Limits(timeout_s=float(truth.get("timeout_s", Limits.timeout_s)))
+    """The problem's own time limit (``timeout_s``, 0.1–60 s) or the default."""
+    try:
+        timeout = float(truth.get("timeout_s", Limits.timeout_s))
+    except (TypeError, ValueError):
+        timeout = Limits.timeout_s
+    return Limits(timeout_s=min(max(timeout, 0.1), 60.0) if math.isfinite(timeout) else Limits.timeout_s)
 
 
 def code_score(response: str, ground_truth: str) -> float:

@@ -1,9 +1,9 @@
 """Toy multiple choice in four "domains", scored by the real MCQ verifier.
 
-The tiny scale's stand-in for SciKnowEval (Biology, Chemistry, Material, Physics). A question lists
-four distinct digits, options A–D; each domain asks for another one: Biology the largest, Chemistry
-the smallest, Material the only even one, Physics the one closest to 5. The answer is the letter in
-``<answer>…</answer>``. Every domain is one "level" of the generator.
+The tiny scale's stand-in for SciKnowEval (Biology, Chemistry, Material, Physics). A question gives
+a digit q and four distinct digits as options A–D (``bio:7?A3B7C1D9``); exactly one option is f(q),
+and each domain has its own f: Biology q, Chemistry q + 1, Material 2q, Physics 9 − q (mod 10).
+The answer is the letter in ``<answer>…</answer>``. Every domain is one "level" of the generator.
 """
 
 from __future__ import annotations
@@ -16,39 +16,33 @@ from pipo.tasks.toy_math import draw_splits
 
 LETTERS = "ABCD"
 DOMAINS = ("bio", "chem", "mat", "phys")  # levels 1..4
+RULES = {"bio": lambda q: q, "chem": lambda q: (q + 1) % 10, "mat": lambda q: 2 * q % 10, "phys": lambda q: 9 - q}
 LEVELS = (1, 2, 3, 4)
 WORDS = ("<answer>", "</answer>")  # tokens of the tiny tokenizer beyond single characters
 
 
-def _answer(domain: str, opts: tuple[int, ...]) -> int | None:
-    if domain == "bio":
-        best = max(opts)
-    elif domain == "chem":
-        best = min(opts)
-    elif domain == "mat":
-        evens = [o for o in opts if o % 2 == 0]
-        return opts.index(evens[0]) if len(evens) == 1 else None
-    else:
-        dist = [abs(o - 5) for o in opts]
-        best = opts[dist.index(min(dist))] if dist.count(min(dist)) == 1 else None
-    return opts.index(best) if best is not None and opts.count(best) == 1 else None
-
-
-def _pool(level: int) -> list[tuple[int, ...]]:
-    domain = DOMAINS[level - 1]
-    return [opts for opts in itertools.permutations(range(10), len(LETTERS)) if _answer(domain, opts) is not None]
+def _pool(level: int) -> list[tuple[int, tuple[int, ...]]]:
+    """Every (q, options) of a domain with exactly one option equal to f(q)."""
+    rule = RULES[DOMAINS[level - 1]]
+    return [
+        (q, opts)
+        for q in range(10)
+        for opts in itertools.permutations(range(10), len(LETTERS))
+        if sum(o == rule(q) for o in opts) == 1
+    ]
 
 
 def answer_text(letter: str) -> str:
     return f"<answer>{letter}</answer>"
 
 
-def _problem(level: int, opts: tuple[int, ...], rng: random.Random) -> dict:
+def _problem(level: int, item: tuple[int, tuple[int, ...]], rng: random.Random) -> dict:
     domain = DOMAINS[level - 1]
-    right = LETTERS[_answer(domain, opts)]
+    q, opts = item
+    right = LETTERS[opts.index(RULES[domain](q))]
     wrong = rng.choice([c for c in LETTERS if c != right])
     return {
-        "prompt": f"{domain}:{' '.join(map(str, opts))}\n",
+        "prompt": f"{domain}:{q}?{''.join(f'{c}{o}' for c, o in zip(LETTERS, opts, strict=True))}\n",
         "ground_truth": right,
         "level": level,
         "solution": answer_text(right),
@@ -63,7 +57,7 @@ def make_splits(eval_splits: dict[str, dict], train_size: int, seed: int) -> dic
         pools[level] = _pool(level)
         rng.shuffle(pools[level])
     drawn = draw_splits(pools, eval_splits, train_size, rng, "toy_mcq")
-    return {name: [_problem(level, opts, rng) for level, opts in items] for name, items in drawn.items()}
+    return {name: [_problem(level, item, rng) for level, item in items] for name, items in drawn.items()}
 
 
 def sft_examples(problems: list[dict], correct_fraction: list[float], seed: int, reprompt_fraction: float = 0.0):

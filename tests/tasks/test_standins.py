@@ -75,14 +75,13 @@ def test_toy_tool_calls_name_the_tool_behind_each_synonym():
 
 
 def test_toy_mcq_answers_follow_each_domain_rule():
-    rules = {
-        "bio": lambda d: d.index(max(d)),
-        "chem": lambda d: d.index(min(d)),
-        "mat": lambda d: [x % 2 for x in d].index(0),
-        "phys": lambda d: min(range(4), key=lambda i: abs(d[i] - 5)),
-    }
+    wanted = {"bio": lambda q: q, "chem": lambda q: (q + 1) % 10, "mat": lambda q: (q + q) % 10, "phys": lambda q: 9 - q}
     data = load_standin(compose_cell(["task=sciknoweval"]).task)
     for problems in data.benchmarks.values():
         for p in problems:
-            domain, digits = p["prompt"].strip().split(":")
-            assert p["ground_truth"] == "ABCD"[rules[domain](list(map(int, digits.split())))]
+            domain, rest = p["prompt"].strip().split(":")
+            q, options = rest.split("?")
+            digits = [int(d) for d in options[1::2]]
+            assert options[::2] == "ABCD"
+            assert [d == wanted[domain](int(q)) for d in digits].count(True) == 1
+            assert p["ground_truth"] == "ABCD"[digits.index(wanted[domain](int(q)))]
