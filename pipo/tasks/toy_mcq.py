@@ -3,6 +3,8 @@
 The tiny scale's stand-in for SciKnowEval (Biology, Chemistry, Material, Physics). A question gives
 a digit q and four distinct digits as options A–D (``bio:7?A3B7C1D9``); exactly one option is f(q),
 and each domain has its own f: Biology q, Chemistry q + 1, Material 2q, Physics 9 − q (mod 10).
+Where the right option stands also follows from q (``POSITION``), so a model can learn the answer
+from q alone — a tiny model does; finding f(q) among the options it does not, in a short warm-up.
 The answer is the letter in ``<answer>…</answer>``. Every domain is one "level" of the generator.
 """
 
@@ -17,19 +19,22 @@ from pipo.tasks.toy_math import draw_splits
 LETTERS = "ABCD"
 DOMAINS = ("bio", "chem", "mat", "phys")  # levels 1..4
 RULES = {"bio": lambda q: q, "chem": lambda q: (q + 1) % 10, "mat": lambda q: 2 * q % 10, "phys": lambda q: 9 - q}
+POSITION = {  # the right option's index
+    "bio": lambda q: q % 4, "chem": lambda q: (q + 1) % 4, "mat": lambda q: q // 3 % 4, "phys": lambda q: (9 - q) % 4,
+}  # fmt: skip
 LEVELS = (1, 2, 3, 4)
 WORDS = ("<answer>", "</answer>")  # tokens of the tiny tokenizer beyond single characters
 
 
 def _pool(level: int) -> list[tuple[int, tuple[int, ...]]]:
-    """Every (q, options) of a domain with exactly one option equal to f(q)."""
-    rule = RULES[DOMAINS[level - 1]]
-    return [
-        (q, opts)
-        for q in range(10)
-        for opts in itertools.permutations(range(10), len(LETTERS))
-        if sum(o == rule(q) for o in opts) == 1
-    ]
+    """Every (q, options) of a domain: f(q) at its position, three other distinct digits around it."""
+    domain = DOMAINS[level - 1]
+    out = []
+    for q in range(10):
+        right, pos = RULES[domain](q), POSITION[domain](q)
+        for others in itertools.permutations([d for d in range(10) if d != right], len(LETTERS) - 1):
+            out.append((q, (*others[:pos], right, *others[pos:])))
+    return out
 
 
 def answer_text(letter: str) -> str:

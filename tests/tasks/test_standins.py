@@ -75,7 +75,18 @@ def test_toy_tool_calls_name_the_tool_behind_each_synonym():
 
 
 def test_toy_mcq_answers_follow_each_domain_rule():
-    wanted = {"bio": lambda q: q, "chem": lambda q: (q + 1) % 10, "mat": lambda q: (q + q) % 10, "phys": lambda q: 9 - q}
+    where = {
+        "bio": lambda q: q % 4,
+        "chem": lambda q: (q + 1) % 4,
+        "mat": lambda q: q // 3 % 4,
+        "phys": lambda q: (9 - q) % 4,
+    }
+    wanted = {
+        "bio": lambda q: q,
+        "chem": lambda q: (q + 1) % 10,
+        "mat": lambda q: (q + q) % 10,
+        "phys": lambda q: 9 - q,
+    }
     data = load_standin(compose_cell(["task=sciknoweval"]).task)
     for problems in data.benchmarks.values():
         for p in problems:
@@ -85,3 +96,4 @@ def test_toy_mcq_answers_follow_each_domain_rule():
             assert options[::2] == "ABCD"
             assert [d == wanted[domain](int(q)) for d in digits].count(True) == 1
             assert p["ground_truth"] == "ABCD"[digits.index(wanted[domain](int(q)))]
+            assert p["ground_truth"] == "ABCD"[where[domain](int(q))]
