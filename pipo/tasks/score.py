@@ -1,8 +1,8 @@
 """Score model responses with a task's verifier.
 
-    python -m pipo.tasks.score --task math responses.jsonl [-o scores.jsonl]
+    python -m pipo.tasks.score --task math responses.jsonl [-o scores.jsonl] [--workers N]
 
-Each input line is ``{"response": str, "ground_truth": str}``. Each output line is
+Tasks: math, code (run in the sandbox), tool (ToolRL's reward), tool_exact, mcq. Each input line is ``{"response": str, "ground_truth": str}``. Each output line is
 ``{"line": n, "score": s}``; a malformed line scores 0.0 and carries an ``"error"``, and the
 rest of the file is still scored.
 """
