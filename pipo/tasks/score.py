@@ -2,9 +2,9 @@
 
     python -m pipo.tasks.score --task math responses.jsonl [-o scores.jsonl] [--workers N]
 
-Tasks: math, code (run in the sandbox), tool (ToolRL's reward), tool_exact, mcq. Each input line is ``{"response": str, "ground_truth": str}``. Each output line is
-``{"line": n, "score": s}``; a malformed line scores 0.0 and carries an ``"error"``, and the
-rest of the file is still scored.
+Tasks: math, code (run in the sandbox), tool (ToolRL's reward), tool_exact, mcq. Each input line
+is ``{"response": str, "ground_truth": str}``. Each output line is ``{"line": n, "score": s}``; a
+malformed line scores 0.0 and carries an ``"error"``, and the rest of the file is still scored.
 """
 
 from __future__ import annotations

@@ -29,6 +29,21 @@ def train(overrides, env=None, **kw):
     )
 
 
+def start_until(overrides, rec: RunRecord, step: int) -> subprocess.Popen:
+    """Start a cell in the background and return once its record has reached ``step``."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "reproduce" / "train.py"), *overrides],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TQDM_DISABLE": "1"},
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and not any(r["step"] >= step for r in rec.metrics()):
+        time.sleep(0.05)
+    return proc
+
+
 def record_of(overrides):
     return RunRecord(run_dir(compose_cell(overrides)))
 
@@ -73,16 +88,7 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(micro_overri
     ov = [*micro_overrides, "scale.steps=10", "scale.save_every=2", "scale.eval.every=5"]
     victim = [*ov, f"run_root={tmp_path / 'killed'}"]
     rec = record_of(victim)
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "reproduce" / "train.py"), *victim],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "TQDM_DISABLE": "1"},
-    )
-    deadline = time.time() + 240
-    while time.time() < deadline and not any(r["step"] >= 7 for r in rec.metrics()):
-        time.sleep(0.05)
+    proc = start_until(victim, rec, 7)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert rec.status()["state"] == "running" and len(rec.metrics()) < 10
@@ -105,16 +111,7 @@ def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(micro_overri
 def test_sigterm_checkpoints_at_the_step_it_arrives_in(micro_overrides, tmp_path):
     ov = [*micro_overrides, "scale.steps=12", "scale.save_every=100", "scale.eval.every=12", f"run_root={tmp_path}"]
     rec = record_of(ov)
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "reproduce" / "train.py"), *ov],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "TQDM_DISABLE": "1"},
-    )
-    deadline = time.time() + 240
-    while time.time() < deadline and not any(r["step"] >= 4 for r in rec.metrics()):
-        time.sleep(0.05)
+    proc = start_until(ov, rec, 4)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) != 0
     stopped_at = rec.metrics()[-1]["step"]
