@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.runs import load_metrics, method_name
-from analysis.tables import Table, expected_cells
+from analysis.tables import Table, cell_mask, expected_cells
 from pipo.sweeps import Sweep
 
 COLORS = {False: "#0072B2", True: "#D55E00"}  # base, +PIPO (colour-blind safe)
@@ -29,10 +29,7 @@ def sweep_runs(sweep: Sweep, runs: pd.DataFrame, scale: str) -> pd.DataFrame:
     runs = runs[runs["scale"] == scale]
     keep = np.zeros(len(runs), dtype=bool)
     for cell in expected_cells(sweep):
-        mask = np.ones(len(runs), dtype=bool)
-        for key, value in cell.items():
-            mask &= (runs[key] == value).to_numpy()
-        keep |= mask
+        keep |= cell_mask(runs, cell)
     return runs[keep]
 
 

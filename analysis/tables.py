@@ -108,11 +108,16 @@ def _config_defaults() -> dict[str, str]:
     return {**groups, "pipo.lam": str(on["lam"]), "pipo.window": str(on["window"])}
 
 
-def _matches(runs: pd.DataFrame, cell: dict) -> pd.DataFrame:
+def cell_mask(runs: pd.DataFrame, cell: dict) -> np.ndarray:
+    """Which of ``runs`` have every attribute of ``cell``."""
     mask = np.ones(len(runs), dtype=bool)
     for key, value in cell.items():
         mask &= (runs[key] == value).to_numpy()
-    return runs[mask]
+    return mask
+
+
+def _matches(runs: pd.DataFrame, cell: dict) -> pd.DataFrame:
+    return runs[cell_mask(runs, cell)]
 
 
 def run_values(run, benchmarks: list[str], metric: str) -> dict[str, float] | None:

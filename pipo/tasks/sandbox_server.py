@@ -220,15 +220,14 @@ def _read_nonblocking(fd: int) -> bytes:
 
 
 def _kill_group(pid: int) -> None:
-    for sig in (signal.SIGKILL,):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _collect(pid: int, out_r: int, deadline: float, cap: int) -> tuple[str, bytes]:
