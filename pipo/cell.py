@@ -15,15 +15,16 @@ SIGNATURE_VERSION = 2  # bump when the meaning of a config changes: old runs sto
 NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force", "sweep")  # paths, launcher, logging
 
 
-def semantic_config(cfg: DictConfig) -> dict[str, Any]:
-    """The part of a composed config that determines a cell's numbers."""
-    sem = {k: v for k, v in to_container(cfg).items() if k not in NON_SEMANTIC and k != "hydra"}
+def semantic_config(cfg: DictConfig | dict) -> dict[str, Any]:
+    """The part of a composed config (or of its ``to_container``) that determines a cell's numbers."""
+    plain = to_container(cfg) if isinstance(cfg, DictConfig) else cfg
+    sem = {k: v for k, v in plain.items() if k not in NON_SEMANTIC and k != "hydra"}
     if not sem["pipo"]["enabled"]:
         sem["pipo"] = {"enabled": False}  # PIPO's knobs mean nothing when it is off
     return sem
 
 
-def signature(cfg: DictConfig) -> str:
+def signature(cfg: DictConfig | dict) -> str:
     """12 hex digits of the hash of the semantic config."""
     blob = json.dumps({"v": SIGNATURE_VERSION, **semantic_config(cfg)}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -20,7 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from pipo.cell import label, run_dir, signature
-from pipo.config import CONF_DIR, ConfigError, compose_cells, problems
+from pipo.config import CONF_DIR, ConfigError, compose_cells, problems, to_container
 from pipo.records import RunRecord
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
@@ -120,13 +120,14 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
             cause = cfg.__cause__ or cfg
             out.append(PlannedCell(ov, None, "-", " ".join(ov), "invalid", [str(cause).splitlines()[0]], 0.0))
             continue
-        found = problems(cfg)
+        plain = to_container(cfg)  # resolved once: validation and signature read plain data
+        found = problems(plain)
         if launching and cfg.scale.resources.gpus > 0 and cfg.cluster.name != "slurm" and not _gpu_visible():
             found.append(
                 f"scale={cfg.scale.name} asks for {cfg.scale.resources.gpus} GPUs and none is visible "
                 "here (plan it anywhere; launch it with cluster=slurm or on a GPU node)"
             )
-        sig = signature(cfg)
+        sig = signature(plain)
         state = "invalid" if found else ((RunRecord(run_dir(cfg, sig)).status() or {}).get("state", "new"))
         r = cfg.scale.resources
         hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
