@@ -129,3 +129,45 @@ def test_pipo_off_is_the_base_algorithm(micro_overrides, tmp_path, monkeypatch):
         assert m_off["critic/score/mean"] == m_idle["critic/score/mean"]
     for (name, a), b in zip(off.policy.state_dict().items(), idle.policy.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "attribution"),
+    [
+        ("grpo", [0.0] * 8 + [0.3, -0.1, 0.2, 0.0, 0.25, -0.3, 0.1, 0.05]),  # a whole mini-batch of zeros
+        ("grpo", [0.0, 0.2, 0.0, -0.1, 0.0, 0.0, 0.4, 0.0] * 2),  # zeros inside each mini-batch
+        ("gspo", [0.0, 0.2, 0.0, -0.1, 0.0, 0.0, 0.4, 0.0] * 2),  # a sequence-level ratio
+    ],
+)
+def test_skipping_zero_reward_rows_equals_replaying_every_row(micro_overrides, tmp_path, algorithm, attribution):
+    overrides = [*micro_overrides, f"algorithm={algorithm}", "algorithm.mini_batch_size=4", "scale.batch_divisor=4"]
+    skip, full = make_trainer(overrides, tmp_path / "skip"), make_trainer(overrides, tmp_path / "full")
+    torch.manual_seed(0)
+    for p in skip.policy.parameters():  # warm AdamW moments, so a zero-gradient step still moves the weights
+        p.grad = torch.randn_like(p)
+    skip.optimizer.step()
+    full.policy.load_state_dict(skip.policy.state_dict())
+    full.optimizer.load_state_dict(copy.deepcopy(skip.optimizer.state_dict()))  # loading alone shares tensors
+    prev = previous_batch(skip, attribution)
+    skip.pipo.previous = full.pipo.previous = prev
+    forwarded = []
+    skip.policy.register_forward_hook(lambda _m, _a, kw, _o: forwarded.append(len(kw["input_ids"])), with_kwargs=True)
+    pass_everything = full.actor_pass
+
+    def replay_all(*args, active=None, **kwargs):
+        return pass_everything(*args, **kwargs)
+
+    full.actor_pass = replay_all
+    m_skip, m_full = skip.verification_step(feedback(1.5, 0.7)), full.verification_step(feedback(1.5, 0.7))
+
+    nonzero = [a != 0 for a in attribution]
+    assert forwarded == [sum(nonzero[i : i + 8]) for i in range(0, 16, 8) if any(nonzero[i : i + 8])]
+    assert m_skip["pipo/replayed_fraction"] == pytest.approx(sum(nonzero) / 16)
+    assert m_skip["pipo/pi_loss"] == pytest.approx(m_full["pipo/pi_loss"], rel=1e-5)
+    assert m_skip["pipo/grad_norm"] == pytest.approx(m_full["pipo/grad_norm"], rel=1e-5)
+    a, b = state_of(skip), state_of(full)
+    for k in a[0]:
+        assert torch.allclose(a[0][k], b[0][k], rtol=0, atol=1e-7), k
+    for k, s in a[1]["state"].items():
+        for name, v in s.items():
+            assert torch.allclose(torch.as_tensor(v), torch.as_tensor(b[1]["state"][k][name]), rtol=1e-5, atol=1e-12)

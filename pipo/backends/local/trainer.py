@@ -46,7 +46,13 @@ from pipo.wandb_mirror import WandbMirror
 
 log = logging.getLogger(__name__)
 CKPT_NAME = "state.pt"
-LossFn = Callable[[torch.Tensor, slice], tuple[torch.Tensor, dict[str, float]]]
+# (log-probs of the forwarded rows, their indices, the whole mini-batch's slice) → (loss, stats)
+LossFn = Callable[[torch.Tensor, torch.Tensor, slice], tuple[torch.Tensor, dict[str, float]]]
+
+
+def _batch_totals(mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A mini-batch's loss denominators (verl's ``agg_loss``): valid tokens and non-empty sequences."""
+    return {"batch_num_tokens": mask.sum(), "global_batch_size": (mask.sum(-1) > 0).sum()}
 
 
 def step_seed(seed: int, step: int, stream: int) -> int:
@@ -66,7 +72,7 @@ class LocalTrainer:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.policy = AutoModelForCausalLM.from_pretrained(model_path).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            self.policy.parameters(), lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay
+            self.policy.parameters(), lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay, foreach=True
         )
         # frozen reference (KL), EMA self-teacher (SDPO), critic (PPO): only what the algorithm uses
         self.ref = None
@@ -79,7 +85,11 @@ class LocalTrainer:
         if a.adv_estimator == "gae":
             self.critic = AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1).to(self.device)
             self.critic_optimizer = torch.optim.AdamW(
-                self.critic.parameters(), lr=s.critic_lr, betas=tuple(s.betas), weight_decay=s.weight_decay
+                self.critic.parameters(),
+                lr=s.critic_lr,
+                betas=tuple(s.betas),
+                weight_decay=s.weight_decay,
+                foreach=True,
             )
         self.verifier = get_verifier(cfg.task.verifier)
         self.eval_verifier = get_verifier(cfg.task.eval_verifier or cfg.task.verifier)
@@ -191,11 +201,13 @@ class LocalTrainer:
         signal = self.learning_signal(problems, roll, scores, old_lp, ref_lp, m)
 
         if self.pipo is not None:
+            t = time.perf_counter()
             # 2-4. window anchor, standardized improvement δ_t, rectification φ
             fb = self.pipo.feedback.compute(J)
             m.update(fb.as_metrics())
             # 5-7. PI rewards on B_{t-1} and the verification update from θ_t
             m.update(self.verification_step(fb))
+            m["timing/pipo"] = time.perf_counter() - t
 
         # 8. exploration update: the base algorithm on B_t, from θ'_t
         t = time.perf_counter()
@@ -203,12 +215,14 @@ class LocalTrainer:
         m["timing/update_actor"] = time.perf_counter() - t
 
         if self.pipo is not None:
+            t = time.perf_counter()
             # 9. J_t joins the window; B_t (with its attributions) becomes the previous batch
             self.pipo.feedback.push(J)
             attributions = self.attribution_fn({**signal, "response_mask": roll.response_mask}, self.attribution_cfg)
             self.pipo.previous = PreviousBatch(
                 roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_mask, old_lp, attributions
             )
+            m["timing/pipo"] += time.perf_counter() - t  # everything PIPO adds to the step
         m["timing/step"] = time.perf_counter() - t0
         return m
 
@@ -305,6 +319,7 @@ class LocalTrainer:
             return m
         t = time.perf_counter()
         loss_fn = self._policy_gradient_loss(prev.old_log_probs, rewards, prev.response_mask, None)
+        replayed = ((rewards != 0) & (prev.response_mask > 0)).any(-1)  # a row of zero PI rewards adds no gradient
         upd = self.actor_pass(
             prev.input_ids,
             prev.attention_mask,
@@ -313,6 +328,7 @@ class LocalTrainer:
             loss_fn,
             lr=self.cfg.pipo.lr,
             prefix="pipo",
+            active=replayed,
         )
         m.update(
             {
@@ -320,6 +336,7 @@ class LocalTrainer:
                 "pipo/clipfrac": upd["pipo/pg_clipfrac"],
                 "pipo/grad_norm": upd["pipo/grad_norm"],
                 "pipo/units": float(((rewards != 0) & (prev.response_mask > 0)).sum().item()),
+                "pipo/replayed_fraction": replayed.float().mean().item(),
                 "timing/verify": time.perf_counter() - t,
             }
         )
@@ -330,11 +347,12 @@ class LocalTrainer:
         """The base algorithm's registered verl policy loss (+ KL loss when it has one)."""
         a = self.cfg.algorithm
 
-        def loss_fn(lp: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
-            loss, pg = policy_loss(self.actor_cfg, lp, old_lp[sl], advantages[sl], mask[sl])
+        def loss_fn(lp: torch.Tensor, rows: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
+            totals = _batch_totals(mask[sl])  # the mini-batch's normalisation, whichever rows are forwarded
+            loss, pg = policy_loss(self.actor_cfg, lp, old_lp[rows], advantages[rows], mask[rows], **totals)
             stats = {"pg_loss": loss.item(), "pg_clipfrac": pg["actor/pg_clipfrac"], "ppo_kl": pg["actor/ppo_kl"]}
             if ref_lp is not None and a.use_kl_loss:
-                kl = agg_loss(kl_penalty(lp, ref_lp[sl], a.kl_type), mask[sl], a.loss_agg_mode)
+                kl = agg_loss(kl_penalty(lp, ref_lp[rows], a.kl_type), mask[rows], a.loss_agg_mode, **totals)
                 loss = loss + a.kl_coef * kl
                 stats["kl_loss"] = kl.item()
             return loss, stats
@@ -345,9 +363,10 @@ class LocalTrainer:
         """SDPO: sampled-token reverse KL to the self-teacher; samples without a demonstration add zero."""
         a = self.cfg.algorithm
 
-        def loss_fn(lp: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
-            loss_mat = base.sdpo_token_loss(lp, old_lp[sl], signal["teacher_log_probs"][sl], a.is_clip)
-            loss = agg_loss(loss_mat * signal["distill_mask"][sl], mask[sl], a.loss_agg_mode)
+        def loss_fn(lp: torch.Tensor, rows: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
+            loss_mat = base.sdpo_token_loss(lp, old_lp[rows], signal["teacher_log_probs"][rows], a.is_clip)
+            totals = _batch_totals(mask[sl])
+            loss = agg_loss(loss_mat * signal["distill_mask"][rows], mask[rows], a.loss_agg_mode, **totals)
             return loss, {"pg_loss": loss.item()}
 
         return loss_fn
@@ -364,24 +383,44 @@ class LocalTrainer:
         return out[:, -roll.response_length - 1 : -1].float()
 
     def actor_pass(
-        self, input_ids, attention_mask, position_ids, response_length: int, loss_fn: LossFn, lr: float, prefix: str
+        self,
+        input_ids,
+        attention_mask,
+        position_ids,
+        response_length: int,
+        loss_fn: LossFn,
+        lr: float,
+        prefix: str,
+        active: torch.Tensor | None = None,
     ) -> dict[str, float]:
-        """One pass of mini-batch optimizer steps on the policy (exploration or verification update)."""
+        """One pass of mini-batch optimizer steps on the policy (exploration or verification update).
+
+        ``active`` (bs,) marks the rows whose loss can be non-zero; only those are forwarded. The
+        others would add exactly zero gradient, and the loss keeps the whole mini-batch's
+        normalisation, so the update equals the pass over every row. A mini-batch without an active
+        row still takes its optimizer step, on a zero gradient, as the full pass would (AdamW's moments
+        and step count move on).
+        """
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.policy.train()
         sums: dict[str, float] = {}
-        n_mb = 0
+        counts: dict[str, int] = {}
         for i in range(0, len(input_ids), self.mini_batch):
             sl = slice(i, i + self.mini_batch)
-            lp = log_probs(self.policy, input_ids[sl], attention_mask[sl], position_ids[sl], response_length)
-            loss, stats = loss_fn(lp, sl)
-            stats["grad_norm"] = self._step(self.policy, self.optimizer, loss, prefix)
+            rows = torch.arange(i, min(i + self.mini_batch, len(input_ids)))
+            if active is not None:
+                rows = rows[active[sl]]
+            if len(rows):
+                lp = log_probs(self.policy, input_ids[rows], attention_mask[rows], position_ids[rows], response_length)
+                loss, stats = loss_fn(lp, rows, sl)
+                stats["grad_norm"] = self._step(self.policy, self.optimizer, loss, prefix)
+            else:  # its loss is exactly zero; its diagnostics (clip fraction, KL) are not measured
+                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.policy, self.optimizer, None, prefix)}
             for k, v in stats.items():
-                sums[k] = sums.get(k, 0.0) + v
-            n_mb += 1
+                sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         self.policy.eval()
-        return {**{f"{prefix}/{k}": v / n_mb for k, v in sums.items()}, f"{prefix}/lr": lr}
+        return {**{f"{prefix}/{k}": v / counts[k] for k, v in sums.items()}, f"{prefix}/lr": lr}
 
     def critic_update(self, roll: Rollout, returns, values) -> dict[str, float]:
         """One pass of mini-batch steps on the critic with verl's clipped value loss."""
@@ -411,9 +450,14 @@ class LocalTrainer:
         self.critic.eval()
         return {f"critic/{k}": v / n_mb for k, v in sums.items()}
 
-    def _step(self, model, optimizer, loss: torch.Tensor, what: str) -> float:
+    def _step(self, model, optimizer, loss: torch.Tensor | None, what: str) -> float:
+        """Backward, clip, step; ``loss=None``: a step on an all-zero gradient (nothing to forward)."""
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss is not None:
+            loss.backward()
+        else:
+            for p in model.parameters():
+                p.grad = torch.zeros_like(p)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.scale.grad_clip).item()
         if math.isfinite(grad_norm):
             optimizer.step()
