@@ -11,7 +11,8 @@ from omegaconf import DictConfig
 
 from pipo.config import to_container
 
-SIGNATURE_VERSION = 2  # bump when the meaning of a config changes: old runs stop matching (2: tasks)
+# bump when the meaning of a config changes: old runs stop matching (2: tasks; 3: resources are not identity)
+SIGNATURE_VERSION = 3
 NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force", "sweep")  # paths, launcher, logging
 
 
@@ -19,6 +20,7 @@ def semantic_config(cfg: DictConfig | dict) -> dict[str, Any]:
     """The part of a composed config (or of its ``to_container``) that determines a cell's numbers."""
     plain = to_container(cfg) if isinstance(cfg, DictConfig) else cfg
     sem = {k: v for k, v in plain.items() if k not in NON_SEMANTIC and k != "hydra"}
+    sem["scale"] = {k: v for k, v in sem["scale"].items() if k != "resources"}  # where it runs, not what
     if not sem["pipo"]["enabled"]:
         sem["pipo"] = {"enabled": False}  # PIPO's knobs mean nothing when it is off
     return sem

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field, is_dataclass
@@ -200,6 +201,14 @@ def iterations(epochs: int, train_size: int, batch_size: int) -> int:
     return math.ceil(epochs * train_size / batch_size)
 
 
+def local_slots(cpus: int, mem_gb: float, gpus: int) -> int:
+    """How many cells of this size run at once on this machine (``cluster=local``)."""
+    if gpus > 0:
+        return 1  # one cell holds the machine's GPUs
+    mem_total_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return max(1, min((os.cpu_count() or 1) // max(cpus, 1), int(mem_total_gb // max(mem_gb, 1e-9))))
+
+
 def register_schemas() -> None:
     """Register the schema that ``conf/train.yaml`` lists first in its defaults, and our resolvers."""
     store = ConfigStore.instance()
@@ -209,6 +218,8 @@ def register_schemas() -> None:
         OmegaConf.register_new_resolver("iterations", iterations)
     if not OmegaConf.has_resolver("or_default"):  # ${or_default:${sweep},adhoc}: a null value's stand-in
         OmegaConf.register_new_resolver("or_default", lambda x, default: default if x is None else x)
+    if not OmegaConf.has_resolver("local_slots"):
+        OmegaConf.register_new_resolver("local_slots", local_slots)
     if not OmegaConf.has_resolver("nonzero_or_null"):  # e.g. no --gpus-per-node=0 for a CPU-only job
         OmegaConf.register_new_resolver("nonzero_or_null", lambda x: x if x else None)
 

@@ -12,6 +12,8 @@ def test_signature_ignores_paths_logging_and_launcher():
         signature(compose_cell(["run_root=/elsewhere", "wandb.mode=disabled", "cache_dir=/tmp/x", "force=true"]))
         == base
     )
+    where = ["cluster=slurm", "scale.resources.cpus=8", "scale.resources.timeout_min=600"]
+    assert signature(compose_cell(where)) == signature(compose_cell(["hydra.launcher.n_jobs=1"])) == base
 
 
 def test_signature_changes_with_semantics():
