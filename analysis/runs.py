@@ -14,10 +14,12 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from pipo.cell import SIGNATURE_VERSION
+
 log = logging.getLogger(__name__)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where there is one: ~10× faster
 RECORD_VERSION = 1  # the record layout this loader reads (pipo.records.RECORD_VERSION)
-CONFIG_VERSION = 2  # the config layout it reads (pipo.cell.SIGNATURE_VERSION)
+CONFIG_VERSION = SIGNATURE_VERSION  # runs of older versions are other cells: reported and skipped
 
 
 def load_run(path: str | Path) -> dict:

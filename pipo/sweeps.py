@@ -9,12 +9,9 @@ submitit_slurm launcher, chosen by ``cluster=``).
 from __future__ import annotations
 
 import itertools
-import json
-import multiprocessing
 import os
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from pipo.cell import label, run_dir, signature
-from pipo.config import CONF_DIR, ConfigError, compose_cells, local_slots, problems, to_container
+from pipo.config import CONF_DIR, ConfigError, compose_cells, problems, to_container
 from pipo.records import RunRecord
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
@@ -167,9 +164,14 @@ def refuse_if_invalid(cells: list[PlannedCell]) -> None:
 
 
 def multirun_argvs(sweep: Sweep, overrides: list[str]) -> list[list[str]]:
-    """One Hydra multirun per sub-grid: ``key=a,b`` per key, then the user's hydra.* overrides."""
+    """One Hydra multirun per sub-grid: ``key=a,b`` per key, then the user's hydra.* overrides.
+
+    The model axis comes last, so it varies fastest: cells run side by side (``cluster=local``)
+    start on different base models, and each builds its own at once instead of waiting on one.
+    """
     grids, hydra = sub_grids(sweep, overrides)
-    return [["-m", *(f"{k}={','.join(v)}" for k, v in g.items()), f"sweep={sweep.name}", *hydra] for g in grids]
+    ordered = [sorted(g.items(), key=lambda kv: kv[0] == "model") for g in grids]
+    return [["-m", *(f"{k}={','.join(v)}" for k, v in g), f"sweep={sweep.name}", *hydra] for g in ordered]
 
 
 def main(name: str, argv: list[str] | None = None) -> int:
@@ -201,7 +203,6 @@ def main(name: str, argv: list[str] | None = None) -> int:
         return 1
     if sweep.evaluate:
         return reevaluate_sweep(sweep, cells)
-    prebuild_base_models(cells)
     env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
     code = 0
     for argv_m in multirun_argvs(sweep, overrides):
@@ -209,38 +210,6 @@ def main(name: str, argv: list[str] | None = None) -> int:
         code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
     print(f"\n{sweep.name}: {sweep.description}\n{_build(sweep, cells)}")
     return code
-
-
-def _base_model_path(cfg: DictConfig, threads: int) -> str:
-    import torch
-
-    from pipo.config import register_schemas
-    from pipo.models import resolve_model
-    from pipo.tasks import load_standin
-
-    register_schemas()
-    torch.set_num_threads(threads)
-    return str(resolve_model(cfg.model, load_standin(cfg.task), cfg.cache_dir))
-
-
-def prebuild_base_models(cells: list[PlannedCell]) -> None:
-    """Build the tiny base models that this machine's cells still need, side by side, before they start.
-
-    Otherwise the first cells of each model would wait on one another's build (``cluster=local``
-    runs cells in parallel); built models are cached, so this is instant on a relaunch.
-    """
-    todo: dict[str, DictConfig] = {}
-    for c in cells:
-        if c.status != "done" and c.cfg.scale.name == "tiny" and c.cfg.cluster.name == "local":
-            todo.setdefault(json.dumps([to_container(c.cfg.model), to_container(c.cfg.task)]), c.cfg)
-    r = cells[0].cfg.scale.resources if cells else None
-    workers = min(len(todo), local_slots(r.cpus, r.mem_gb, r.gpus)) if r else 0
-    if workers < 2:
-        return  # one model (or one slot): its first cell builds it
-    print(f"\nbuilding {len(todo)} tiny base models ({workers} at a time; cached afterwards)", flush=True)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_base_model_path, todo.values(), [threads] * len(todo)))
 
 
 def _build(sweep: Sweep, cells: list[PlannedCell]) -> str:

@@ -72,12 +72,18 @@ def test_paper_scale_without_a_gpu_plans_but_does_not_launch():
     assert all(not c.problems for c in plan(load_sweep("table1"), ["scale=paper", "cluster=slurm"], launching=True))
 
 
+def test_the_model_axis_varies_fastest():
+    # Hydra's sweepers vary the last axis fastest: parallel cells start on different base models
+    (argv,) = multirun_argvs(load_sweep("table1"), [])
+    assert argv[-2] == "model=qwen3_4b_base,qwen3_8b_base"
+
+
 def test_user_overrides_replace_or_add_axes():
     cells, hydra = cell_overrides(load_sweep("table7"), ["seed=6,21", "hydra.launcher.partition=gpu"])
     assert len(cells) == 12 and hydra == ["hydra.launcher.partition=gpu"]
     assert len(plan(load_sweep("table4"), ["pipo.lam=0,1"])) == 3  # pipo=off under a λ axis is one cell
     argvs = multirun_argvs(load_sweep("table4"), ["hydra.launcher.partition=gpu"])
-    assert argvs[0][:3] == ["-m", "algorithm=grpo", "model=qwen3_4b_base"]
+    assert argvs[0][:2] == ["-m", "algorithm=grpo"]
     assert "pipo.lam=0,0.05,0.1,0.2,0.5,1" in argvs[0] and argvs[1][-2:] == [
         "sweep=table4",
         "hydra.launcher.partition=gpu",

@@ -60,19 +60,22 @@ def build_model(arch: dict, vocab_size: int, pad_id: int, eos_id: int, seed: int
     return Qwen3ForCausalLM(config)
 
 
-def _sft_batch(tokenizer: PreTrainedTokenizerFast, prompts: Sequence[str], responses: Sequence[str]):
-    """Right-padded input ids with labels on the response tokens (and EOS) only."""
-    ids, labels = [], []
-    for p, r in zip(prompts, responses, strict=True):
-        p_ids = tokenizer(p, add_special_tokens=False)["input_ids"]
-        r_ids = tokenizer(r, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        ids.append(p_ids + r_ids)
-        labels.append([-100] * len(p_ids) + r_ids)
-    width = max(map(len, ids))
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids])
-    label_t = torch.tensor([y + [-100] * (width - len(y)) for y in labels])
-    return input_ids, (input_ids != pad).long(), label_t
+def _sft_tokens(tokenizer: PreTrainedTokenizerFast, examples: Sequence[tuple[str, str]]) -> list[tuple[list, list]]:
+    """Each example's (prompt ids, response ids + EOS), tokenized once for the whole warm-up."""
+    prompts = tokenizer([p for p, _ in examples], add_special_tokens=False)["input_ids"]
+    responses = tokenizer([r for _, r in examples], add_special_tokens=False)["input_ids"]
+    return [(p, [*r, tokenizer.eos_token_id]) for p, r in zip(prompts, responses, strict=True)]
+
+
+def _sft_batch(pad: int, pairs: Sequence[tuple[list, list]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded input ids, attention mask, and labels on the response tokens (and EOS) only."""
+    width = max(len(p) + len(r) for p, r in pairs)
+    input_ids = torch.full((len(pairs), width), pad)
+    labels = torch.full((len(pairs), width), -100)
+    for i, (p, r) in enumerate(pairs):
+        input_ids[i, : len(p) + len(r)] = torch.tensor(p + r)
+        labels[i, len(p) : len(p) + len(r)] = torch.tensor(r)
+    return input_ids, (input_ids != pad).long(), labels
 
 
 def supervised_train(
@@ -97,12 +100,13 @@ def supervised_train(
     for i, (p, r) in enumerate(examples):
         buckets.setdefault((len(p) + len(r)) // 32, []).append(i)
     bucket_of = [(len(p) + len(r)) // 32 for p, r in examples]
+    tokens = _sft_tokens(tokenizer, examples)
     model.train()
     losses = []
     for _ in tqdm(range(steps), desc="base model (supervised)", leave=False):
         pool = buckets[bucket_of[int(torch.randint(len(examples), (1,), generator=gen))]]
         idx = [pool[j] for j in torch.randint(len(pool), (batch_size,), generator=gen).tolist()]
-        input_ids, attn, labels = _sft_batch(tokenizer, *zip(*(examples[i] for i in idx), strict=True))
+        input_ids, attn, labels = _sft_batch(tokenizer.pad_token_id, [tokens[i] for i in idx])
         loss = model(input_ids=input_ids, attention_mask=attn, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()

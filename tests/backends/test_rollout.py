@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from pipo.backends.local.rollout import generate, log_probs
+from pipo.backends.local.rollout import concat_rollouts, generate, log_probs
 from pipo.config import compose_cell
 from pipo.models import resolve_model
 from pipo.tasks import load_standin
@@ -51,3 +51,10 @@ def test_log_probs_match_the_kv_cached_sampler(micro_overrides):
         ours = log_probs(model, roll.input_ids, roll.attention_mask, roll.position_ids, R)
     m = roll.response_mask.bool()
     assert torch.allclose(ours[m], ref[m], atol=1e-4)
+    # the sampler's own log-probs, kept at sampling time, are the same numbers (the trainer's old log-probs)
+    torch.manual_seed(0)
+    kept = generate(model, tok, prompts, 2, 16, 12, temperature=1.0, with_log_probs=True)
+    assert torch.equal(kept.input_ids, roll.input_ids)
+    assert torch.allclose(kept.log_probs[m], ours[m], atol=1e-4) and (kept.log_probs[~m] == 0).all()
+    sub = concat_rollouts([kept.select([0, 1]), kept.select([4, 5])], tok.pad_token_id)
+    assert torch.equal(sub.log_probs[:, : kept.response_length], kept.log_probs[[0, 1, 4, 5]])

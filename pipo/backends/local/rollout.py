@@ -19,6 +19,7 @@ class Rollout:
     response_mask: torch.Tensor  # (bs, response_length), 1.0 on response tokens up to and incl. EOS
     responses: list[str]
     group: np.ndarray  # (bs,), index of the prompt each response answers
+    log_probs: torch.Tensor | None = None  # (bs, response_length): the sampler's own log π(y_t), 0 off the mask
 
     @property
     def response_length(self) -> int:
@@ -39,6 +40,7 @@ class Rollout:
             self.response_mask[idx],
             [self.responses[i] for i in rows],
             group.astype(int),
+            None if self.log_probs is None else self.log_probs[idx],
         )
 
 
@@ -48,12 +50,14 @@ def concat_rollouts(rolls: list[Rollout], pad_id: int) -> Rollout:
         return rolls[0]
     P = max(r.prompt_length for r in rolls)
     R = max(r.response_length for r in rolls)
-    ids, attn, mask, group, offset = [], [], [], [], 0
+    ids, attn, mask, lps, group, offset = [], [], [], [], [], 0
     for r in rolls:
         left, right = P - r.prompt_length, R - r.response_length
         ids.append(torch.nn.functional.pad(r.input_ids, (left, right), value=pad_id))
         attn.append(torch.nn.functional.pad(r.attention_mask, (left, right), value=0))
         mask.append(torch.nn.functional.pad(r.response_mask, (0, right), value=0.0))
+        if r.log_probs is not None:
+            lps.append(torch.nn.functional.pad(r.log_probs, (0, right), value=0.0))
         group.append(r.group + offset)
         offset += int(r.group.max()) + 1 if len(r.group) else 0
     attention_mask = torch.cat(attn)
@@ -64,6 +68,7 @@ def concat_rollouts(rolls: list[Rollout], pad_id: int) -> Rollout:
         torch.cat(mask),
         [y for r in rolls for y in r.responses],
         np.concatenate(group),
+        torch.cat(lps) if len(lps) == len(rolls) else None,
     )
 
 
@@ -77,8 +82,13 @@ def generate(
     max_new_tokens: int,
     temperature: float,
     greedy: bool = False,
+    with_log_probs: bool = False,
 ) -> Rollout:
-    """``n`` responses per prompt (greedy: one, decoded without sampling), in one batched call."""
+    """``n`` responses per prompt (greedy: one, decoded without sampling), in one batched call.
+
+    ``with_log_probs``: also keep log π(y_t | x, y_<t) of each sampled token from the logits the
+    sampler drew it from (the behaviour policy's own; a recomputation agrees to float rounding).
+    """
     device = model.device
     enc = tokenizer(
         prompts,
@@ -102,21 +112,28 @@ def generate(
         input_ids=enc["input_ids"].to(device),
         attention_mask=enc["attention_mask"].to(device),
         generation_config=gen_cfg,
+        output_logits=with_log_probs,
+        return_dict_in_generate=True,
     )
     model.train(was_training)
     prompt_len = enc["input_ids"].shape[1]
-    responses = out[:, prompt_len:]
+    responses = out.sequences[:, prompt_len:]
     is_eos = (responses == tokenizer.eos_token_id).long()
     response_mask = ((is_eos.cumsum(-1) - is_eos) == 0).float()  # up to and including the first EOS
     responses = torch.where(response_mask.bool(), responses, tokenizer.pad_token_id)
+    sampled_lp = None
+    if with_log_probs:
+        logits = torch.stack(out.logits, 1).float()  # (bs, response_length, vocab), before any processing
+        sampled_lp = torch.log_softmax(logits, -1).gather(-1, responses[..., None]).squeeze(-1) * response_mask
     attention_mask = torch.cat([enc["attention_mask"].to(device).repeat_interleave(n, 0), response_mask.long()], 1)
     return Rollout(
-        input_ids=torch.cat([out[:, :prompt_len], responses], 1),
+        input_ids=torch.cat([out.sequences[:, :prompt_len], responses], 1),
         attention_mask=attention_mask,
         position_ids=(attention_mask.cumsum(-1) - 1).clamp(min=0),
         response_mask=response_mask,
         responses=tokenizer.batch_decode(responses, skip_special_tokens=True),
         group=np.repeat(np.arange(len(prompts)), n),
+        log_probs=sampled_lp,
     )
 
 

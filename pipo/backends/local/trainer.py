@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 from verl.trainer.ppo.core_algos import agg_loss, compute_value_loss, get_adv_estimator_fn, kl_penalty
 
 from pipo.algorithm import (
@@ -48,6 +49,17 @@ log = logging.getLogger(__name__)
 CKPT_NAME = "state.pt"
 # (log-probs of the forwarded rows, their indices, the whole mini-batch's slice) → (loss, stats)
 LossFn = Callable[[torch.Tensor, torch.Tensor, slice], tuple[torch.Tensor, dict[str, float]]]
+
+
+def _critic_from(model_path: Path) -> torch.nn.Module:
+    """PPO's critic: the base model with a fresh one-output value head (transformers' report of the new
+    head's missing weights is expected, so it is silenced)."""
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1)
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def _batch_totals(mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -83,7 +95,7 @@ class LocalTrainer:
             self.teacher = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.critic = self.critic_optimizer = None
         if a.adv_estimator == "gae":
-            self.critic = AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1).to(self.device)
+            self.critic = _critic_from(model_path).to(self.device)
             self.critic_optimizer = torch.optim.AdamW(
                 self.critic.parameters(),
                 lr=s.critic_lr,
@@ -137,6 +149,7 @@ class LocalTrainer:
                 s.max_prompt_length,
                 s.max_response_length,
                 s.temperature,
+                with_log_probs=True,
             )
             scores = torch.tensor(self.verifier.many(roll.responses, [problems[g]["ground_truth"] for g in roll.group]))
             all_scores.append(scores)
@@ -190,15 +203,18 @@ class LocalTrainer:
             m["timing/step"] = time.perf_counter() - t0
             return m
 
-        # old log-probs of B_t under the sampler θ_t, taken before the verification step moves θ
+        # old log-probs of B_t under the sampler θ_t: the sampler's own (kept before the verification
+        # step moves θ), not a second forward pass
         t = time.perf_counter()
         with torch.no_grad():
-            old_lp = self._log_probs(self.policy, roll)
+            old_lp = roll.log_probs if roll.log_probs is not None else self._log_probs(self.policy, roll)
             ref_lp = self._log_probs(self.ref, roll) if self.ref is not None else None
         m["timing/old_log_prob"] = time.perf_counter() - t
 
         # the base algorithm's learning signal on B_t
+        t = time.perf_counter()
         signal = self.learning_signal(problems, roll, scores, old_lp, ref_lp, m)
+        m["timing/signal"] = time.perf_counter() - t  # incl. PPO's values, SDPO's teacher forward
 
         if self.pipo is not None:
             t = time.perf_counter()
