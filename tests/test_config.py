@@ -1,5 +1,7 @@
 """Every config composes; a wrong key, type, option or value fails with a clear message."""
 
+import os
+
 import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
@@ -64,3 +66,14 @@ def test_values_out_of_range_are_all_listed():
 def test_batch_divisibility():
     found = problems(compose_cell(["scale.batch_divisor=3"]))
     assert any("not divisible by scale.batch_divisor=3" in p for p in found)
+
+
+def test_local_slots_from_cores_memory_and_gpus():
+    from pipo.config import local_slots
+
+    cores = os.cpu_count()
+    mem_gb = int(open("/proc/meminfo").read().split()[1]) / 2**20  # MemTotal, kB
+    assert local_slots(1, 0.5, 0) == min(cores, int(mem_gb // 0.5))
+    assert local_slots(cores, 1, 0) == 1
+    assert local_slots(1, mem_gb * 2, 0) == 1  # never zero
+    assert local_slots(1, 1, 8) == 1  # a GPU cell holds the machine

@@ -171,3 +171,14 @@ def test_skipping_zero_reward_rows_equals_replaying_every_row(micro_overrides, t
     for k, s in a[1]["state"].items():
         for name, v in s.items():
             assert torch.allclose(torch.as_tensor(v), torch.as_tensor(b[1]["state"][k][name]), rtol=1e-5, atol=1e-12)
+
+
+def test_old_log_probs_come_from_the_sampler_not_a_second_forward(micro_overrides, tmp_path, monkeypatch):
+    trainer = make_trainer([*micro_overrides, "algorithm=grpo"], tmp_path)
+    forwarded = []
+    no_grad_pass = trainer._log_probs
+    monkeypatch.setattr(trainer, "_log_probs", lambda model, roll: forwarded.append(model) or no_grad_pass(model, roll))
+    trainer.train_step(1)
+    trainer.train_step(2)
+    assert forwarded and all(m is trainer.ref for m in forwarded)  # the KL reference only
+    assert trainer.pipo.previous.old_log_probs.abs().sum() > 0  # the stored ones are the sampler's

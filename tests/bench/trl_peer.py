@@ -72,7 +72,6 @@ def trl(cfg, model_path: Path, rounds: int, tmp: Path) -> list[float]:
         weight_decay=s.weight_decay,
         max_grad_norm=s.grad_clip,
         num_generations=a.rollout_n,
-        generation_batch_size=prompts_per_round * a.rollout_n,
         per_device_train_batch_size=prompts_per_round * a.rollout_n // mini_batches,
         steps_per_generation=mini_batches,
         num_iterations=1,

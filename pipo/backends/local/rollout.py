@@ -104,6 +104,8 @@ def generate(
         num_return_sequences=n,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
+        output_logits=with_log_probs,
+        return_dict_in_generate=True,
         **({} if greedy else {"temperature": temperature, "top_k": 0, "top_p": 1.0}),
     )
     was_training = model.training
@@ -112,8 +114,6 @@ def generate(
         input_ids=enc["input_ids"].to(device),
         attention_mask=enc["attention_mask"].to(device),
         generation_config=gen_cfg,
-        output_logits=with_log_probs,
-        return_dict_in_generate=True,
     )
     model.train(was_training)
     prompt_len = enc["input_ids"].shape[1]

@@ -84,7 +84,7 @@ class LocalTrainer:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.policy = AutoModelForCausalLM.from_pretrained(model_path).to(self.device)
         self.optimizer = torch.optim.AdamW(
-            self.policy.parameters(), lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay, foreach=True
+            self.policy.parameters(), lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay, fused=True
         )
         # frozen reference (KL), EMA self-teacher (SDPO), critic (PPO): only what the algorithm uses
         self.ref = None
@@ -101,7 +101,7 @@ class LocalTrainer:
                 lr=s.critic_lr,
                 betas=tuple(s.betas),
                 weight_decay=s.weight_decay,
-                foreach=True,
+                fused=True,
             )
         self.verifier = get_verifier(cfg.task.verifier)
         self.eval_verifier = get_verifier(cfg.task.eval_verifier or cfg.task.verifier)
@@ -335,7 +335,8 @@ class LocalTrainer:
             return m
         t = time.perf_counter()
         loss_fn = self._policy_gradient_loss(prev.old_log_probs, rewards, prev.response_mask, None)
-        replayed = ((rewards != 0) & (prev.response_mask > 0)).any(-1)  # a row of zero PI rewards adds no gradient
+        units = (rewards != 0) & (prev.response_mask > 0)
+        replayed = units.any(-1)  # a row of zero PI rewards adds no gradient
         upd = self.actor_pass(
             prev.input_ids,
             prev.attention_mask,
@@ -351,7 +352,7 @@ class LocalTrainer:
                 "pipo/pi_loss": upd["pipo/pg_loss"],
                 "pipo/clipfrac": upd["pipo/pg_clipfrac"],
                 "pipo/grad_norm": upd["pipo/grad_norm"],
-                "pipo/units": float(((rewards != 0) & (prev.response_mask > 0)).sum().item()),
+                "pipo/units": float(units.sum().item()),
                 "pipo/replayed_fraction": replayed.float().mean().item(),
                 "timing/verify": time.perf_counter() - t,
             }
@@ -419,7 +420,8 @@ class LocalTrainer:
         """
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        self.policy.train()
+        if not self.policy.training:  # left in train mode between passes (sampling switches it itself)
+            self.policy.train()
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         for i in range(0, len(input_ids), self.mini_batch):
@@ -430,12 +432,11 @@ class LocalTrainer:
             if len(rows):
                 lp = log_probs(self.policy, input_ids[rows], attention_mask[rows], position_ids[rows], response_length)
                 loss, stats = loss_fn(lp, rows, sl)
-                stats["grad_norm"] = self._step(self.policy, self.optimizer, loss, prefix)
+                stats["grad_norm"] = self._step(self.optimizer, loss, prefix)
             else:  # its loss is exactly zero; its diagnostics (clip fraction, KL) are not measured
-                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.policy, self.optimizer, None, prefix)}
+                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.optimizer, None, prefix)}
             for k, v in stats.items():
                 sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
-        self.policy.eval()
         return {**{f"{prefix}/{k}": v / counts[k] for k, v in sums.items()}, f"{prefix}/lr": lr}
 
     def critic_update(self, roll: Rollout, returns, values) -> dict[str, float]:
@@ -459,22 +460,23 @@ class LocalTrainer:
             loss, clipfrac = compute_value_loss(
                 vpred, returns[sl], values[sl], roll.response_mask[sl], a.cliprange_value, a.loss_agg_mode
             )
-            grad_norm = self._step(self.critic, self.critic_optimizer, loss, "critic")
+            grad_norm = self._step(self.critic_optimizer, loss, "critic")
             for k, v in {"vf_loss": loss.item(), "vf_clipfrac": clipfrac.item(), "grad_norm": grad_norm}.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_mb += 1
         self.critic.eval()
         return {f"critic/{k}": v / n_mb for k, v in sums.items()}
 
-    def _step(self, model, optimizer, loss: torch.Tensor | None, what: str) -> float:
+    def _step(self, optimizer, loss: torch.Tensor | None, what: str) -> float:
         """Backward, clip, step; ``loss=None``: a step on an all-zero gradient (nothing to forward)."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]  # no module-tree walk
         optimizer.zero_grad(set_to_none=True)
         if loss is not None:
             loss.backward()
         else:
-            for p in model.parameters():
+            for p in params:
                 p.grad = torch.zeros_like(p)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.scale.grad_clip).item()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.scale.grad_clip).item()
         if math.isfinite(grad_norm):
             optimizer.step()
         else:
