@@ -21,6 +21,7 @@ pytestmark = [
     ),
 ]
 ENV = {**os.environ, "TQDM_DISABLE": "1"}
+STEPS = 100  # a micro step takes ~0.1 s: the rest of the run outlasts KillWait (5 s) after the signal
 
 
 def test_two_cell_grid_through_slurm(micro_overrides, tmp_path):
@@ -39,7 +40,7 @@ def test_two_cell_grid_through_slurm(micro_overrides, tmp_path):
     scripts = list((tmp_path / "runs" / ".multirun" / "table4" / ".submitit").glob("*/*_submission.sh"))
     assert len(scripts) == 2
     text = scripts[0].read_text()
-    assert "#SBATCH --cpus-per-task=2" in text and "gpus" not in text  # tiny scale: CPU only
+    assert "#SBATCH --cpus-per-task=1" in text and "gpus" not in text  # tiny scale: one core, no GPU
 
 
 def wait_and_release(job: str) -> None:
@@ -53,7 +54,7 @@ def wait_and_release(job: str) -> None:
 def test_requeued_job_resumes_and_matches_an_uninterrupted_run(micro_overrides, tmp_path, stop):
     """``requeue``: SLURM's SIGTERM (preemption); ``usr2``: the signal sent ``signal_delay_s`` before
     the time limit, on which submitit checkpoints and requeues the job itself."""
-    ov = [*micro_overrides, "scale.steps=30", "scale.save_every=100", "scale.eval.every=15"]
+    ov = [*micro_overrides, f"scale.steps={STEPS}", "scale.save_every=1000", f"scale.eval.every={STEPS // 2}"]
     slurm = [*ov, f"run_root={tmp_path / 'slurm'}"]
     rec = RunRecord(run_dir(compose_cell(slurm)))
     proc = subprocess.Popen(
@@ -74,10 +75,10 @@ def test_requeued_job_resumes_and_matches_an_uninterrupted_run(micro_overrides, 
         subprocess.run(["scancel", "--signal=USR2", job], check=True)
     wait_and_release(job)
     assert proc.wait(timeout=900) == 0
-    assert cut < 30 and rec.status()["state"] == "done"
-    # no periodic checkpoint (save_every=100): the job resumed from the one written at the signal
+    assert cut < STEPS and rec.status()["state"] == "done"
+    # no periodic checkpoint (save_every=1000): the job resumed from the one written at the signal
     resumed = rec.status()["resumed_from"]
-    assert resumed and cut <= resumed[0] < 30
+    assert resumed and cut <= resumed[0] < STEPS
 
     assert numbers(rec) == reference(ov, tmp_path)
 
