@@ -476,7 +476,11 @@ class LocalTrainer:
         else:
             for p in params:
                 p.grad = torch.zeros_like(p)
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.scale.grad_clip).item()
+        # clip_grad_norm_, without its multiply-by-one when the norm is within the limit (same result)
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        grad_norm = norm.item()
+        if grad_norm + 1e-6 > self.cfg.scale.grad_clip:
+            torch.nn.utils.clip_grads_with_norm_(params, self.cfg.scale.grad_clip, norm)
         if math.isfinite(grad_norm):
             optimizer.step()
         else:
