@@ -233,12 +233,16 @@ LOSS_AGG_MODES = ("token-mean", "token-sum", "seq-mean-token-sum", "seq-mean-tok
 
 
 @functools.cache
-def _schema_keys(schema: Any = None) -> tuple[str, dict[str, Any]] | None:
+def _schema_keys() -> tuple[str, dict[str, Any]] | None:
+    """The keys of ``TrainConfig``, nested (see ``_keys_of``), worked out once."""
+    return _keys_of(OmegaConf.structured(TrainConfig))
+
+
+def _keys_of(schema: Any) -> tuple[str, dict[str, Any]] | None:
     """(class name, {key: its own schema keys, or None for a value or a free-form dict}) of a schema."""
-    schema = OmegaConf.structured(TrainConfig) if schema is None else schema
     if not (isinstance(schema, DictConfig) and is_dataclass(OmegaConf.get_type(schema))):
         return None
-    return OmegaConf.get_type(schema).__name__, {k: _schema_keys(schema._get_node(k)) for k in schema.keys()}
+    return OmegaConf.get_type(schema).__name__, {k: _keys_of(schema._get_node(k)) for k in schema.keys()}
 
 
 def _unknown_keys(node: Any, schema: tuple[str, dict[str, Any]] | None, path: str) -> list[str]:
