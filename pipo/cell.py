@@ -21,6 +21,9 @@ def semantic_config(cfg: DictConfig | dict) -> dict[str, Any]:
     plain = to_container(cfg) if isinstance(cfg, DictConfig) else cfg
     sem = {k: v for k, v in plain.items() if k not in NON_SEMANTIC and k != "hydra"}
     sem["scale"] = {k: v for k, v in sem["scale"].items() if k != "resources"}  # where it runs, not what
+    sem["backend"] = {k: v for k, v in sem["backend"].items() if k != "setup"}  # how the node runs it
+    if not sem.get("verl"):
+        sem.pop("verl", None)  # no verl overrides: nothing to tell cells apart by
     if not sem["pipo"]["enabled"]:
         sem["pipo"] = {"enabled": False}  # PIPO's knobs mean nothing when it is off
     return sem

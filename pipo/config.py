@@ -164,6 +164,7 @@ class BackendConfig:
     name: str = MISSING
     device: str = "cpu"
     threads: int = 0  # torch CPU threads; 0: leave torch's default
+    setup: dict[str, Any] | None = None  # backend=verl: how the node runs it (not part of a cell's identity)
 
 
 @dataclass
@@ -194,6 +195,7 @@ class TrainConfig:
     force: bool = False  # rerun a cell whose record says done
     run_root: str = "runs"
     cache_dir: str = ".cache/pipo"
+    verl: dict[str, Any] = field(default_factory=dict)  # backend=verl: any verl key (+verl.trainer.save_freq=5)
 
 
 def iterations(epochs: int, train_size: int, batch_size: int) -> int:
@@ -314,6 +316,13 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append("scale.save_every and scale.eval.every must be >= 1")
     if c.wandb.mode not in WANDB_MODES:
         out.append(f"wandb.mode={c.wandb.mode!r}: expected one of {WANDB_MODES}")
+    if c.backend.name not in ("local", "verl"):
+        out.append(f"backend={c.backend.name!r}: expected local or verl")
+    if c.backend.name == "verl" and a.name == "sdpo":
+        out.append("algorithm=sdpo with backend=verl: verl 0.9 has no SDPO (it lives in the lasgroup/SDPO fork); "
+                   "run SDPO cells with backend=local")
+    if c.verl and c.backend.name != "verl":
+        out.append("verl.* overrides are given but backend is not verl")
     if set(c.task.benchmarks) != {sp["stands_for"] for sp in c.task.standin.splits.values()}:
         out.append("task.standin.splits must stand in for exactly the task's benchmarks")
     return out

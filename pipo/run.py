@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shutil
 import time
 import traceback
@@ -30,10 +31,10 @@ def run_cell(cfg: DictConfig) -> dict | None:
     if status and status.get("state") == "done" and not cfg.force:
         log.info("%s: done already (%s); force=true reruns it", name, path)
         return record.evals()[-1]
-    if cfg.scale.name != "tiny":
+    if cfg.scale.name != "tiny" and cfg.backend.name == "local":
         raise ConfigError(
-            f"scale={cfg.scale.name}: this version runs tiny-scale cells only (the paper's datasets "
-            "and the verl backend are not part of it yet); `reproduce/<table>.py --plan` plans it"
+            f"scale={cfg.scale.name} runs with backend=verl (on a GPU node, or cluster=slurm); the local "
+            "backend runs tiny-scale cells"
         )
     path.mkdir(parents=True, exist_ok=True)
     with open(path / ".lock", "w") as lock:
@@ -42,16 +43,67 @@ def run_cell(cfg: DictConfig) -> dict | None:
         except BlockingIOError:
             log.warning("%s: another process is running this cell (%s); skipped", name, path)
             return None
+        if cfg.backend.name == "verl":
+            return _run_verl(cfg, sig, name, path, record)
         return _run_locked(cfg, sig, name, path, record)
 
 
-def _run_locked(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> dict:
+def _start(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> None:
     if cfg.force:
         for child in path.iterdir():
             if child.name != ".lock":
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     log.info("%s → %s", name, path)
     record.write_cell(to_container(cfg), sig, name, SIGNATURE_VERSION)
+
+
+def _run_verl(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> dict:
+    """The cell on verl (pipo/backends/verl): verl's trainer, PIPO as its plugin; verl's checkpoints
+    under ``ckpt/`` resume it; its file log becomes the record's metrics and evaluations."""
+    from pipo.backends.verl.config import verl_config
+    from pipo.backends.verl.main import run_verl
+    from pipo.backends.verl.records import import_logs, next_log_path
+
+    config = verl_config(cfg)  # validated before anything is written
+    _start(cfg, sig, name, path, record)
+    sizes = _benchmark_sizes(config.data.val_files, list(cfg.task.benchmarks))
+    os.environ["VERL_FILE_LOGGER_PATH"] = str(next_log_path(path).resolve())  # verl's processes inherit it
+    os.environ.setdefault("WANDB_RUN_ID", sig)  # the W&B mirror of a cell is one run, resumed
+    os.environ.setdefault("WANDB_RESUME", "allow")
+    os.environ.setdefault("WANDB_RUN_GROUP", cfg.wandb.group or cfg.sweep or "")
+    os.environ.setdefault("WANDB_MODE", cfg.wandb.mode)
+    record.set_status("running", backend="verl")
+    start = time.perf_counter()
+    try:
+        run_verl(config)
+    except BaseException as err:
+        import_logs(record, sizes)  # what the attempt logged is kept
+        record.set_status("failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
+        raise
+    evals = import_logs(record, sizes)
+    if not evals:
+        raise RuntimeError(f"verl finished but its log ({path}/verl_log.*.jsonl) has no validation of the benchmarks")
+    final = evals[-1]
+    record.set_status("done", step=cfg.scale.steps, final=final["avg"], train_seconds=time.perf_counter() - start)
+    log.info("%s: final average Pass@1 %.3f (record: %s)", name, final["avg"]["pass@1"], path)
+    return final
+
+
+def _benchmark_sizes(files: list[str], names: list[str]) -> dict[str, int]:
+    """Problems per benchmark (rows of its prepared parquet); a missing file is a clear error."""
+    import pyarrow.parquet as pq
+
+    missing = [f for f in files if not os.path.exists(f)]
+    if missing:
+        raise ConfigError(
+            f"prepared data missing: {missing}; run `python -m pipo.tasks.prepare task=<task> out_dir=<data_dir>` "
+            "(backend.setup.data_dir, or PIPO_DATA)"
+        )
+    return {name: pq.ParquetFile(f).metadata.num_rows for name, f in zip(names, files, strict=True)}
+
+
+def _run_locked(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> dict:
+    _start(cfg, sig, name, path, record)
     if cfg.backend.threads > 0:
         torch.set_num_threads(cfg.backend.threads)
 

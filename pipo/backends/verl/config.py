@@ -1,0 +1,257 @@
+"""A cell's verl config: ``conf/`` (algorithm, model, task, PIPO, scale) mapped onto verl's own tree.
+
+    python -m pipo.backends.verl.config scale=paper algorithm=dapo model=qwen3_8b_base   # print it
+
+verl's ``ppo_trainer`` config is composed through ``pkg://verl.trainer.config`` (so every default is
+verl's), the cell's values are set on it key by key (a key verl does not have is an error), then the
+cell's ``verl.*`` overrides, and the result passes verl's own ``validate_config``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from pipo.cell import label, run_dir
+from pipo.config import ConfigError
+
+REWARD_FN = Path(__file__).with_name("reward.py")
+
+
+@contextmanager
+def _own_hydra() -> Iterator[None]:
+    """Let Hydra's compose API run inside a running Hydra app (reproduce/train.py), then restore it."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    saved = gh.hydra
+    gh.clear()
+    try:
+        yield
+    finally:
+        gh.clear()
+        gh.hydra = saved
+
+
+@functools.cache
+def _stock() -> DictConfig:
+    from hydra import compose, initialize_config_module
+
+    with _own_hydra(), initialize_config_module("verl.trainer.config", version_base=None):
+        return compose("ppo_trainer")
+
+
+def stock_config() -> DictConfig:
+    """verl's own default ``ppo_trainer`` config (a fresh copy)."""
+    return copy.deepcopy(_stock())
+
+
+def cell_values(cfg: DictConfig) -> dict[str, Any]:
+    """The verl keys a cell sets (dotted key → value), from Table 5 of the paper and ``conf/``."""
+    a, s, t, m, b = cfg.algorithm, cfg.scale, cfg.task, cfg.model, cfg.backend.setup
+    div = s.batch_divisor
+    data = Path(b.data_dir).resolve() / t.name  # absolute: verl's processes need not share our cwd
+    ckpt = run_dir(cfg).resolve() / "ckpt"
+    actor, rollout, ref = "actor_rollout_ref.actor", "actor_rollout_ref.rollout", "actor_rollout_ref.ref"
+    v: dict[str, Any] = {
+        "data.train_files": str(data / "train.parquet"),
+        "data.val_files": [str(data / f"{name}.parquet") for name in t.benchmarks],
+        "data.train_batch_size": a.batch_size // div,
+        "data.max_prompt_length": s.max_prompt_length,
+        "data.max_response_length": s.max_response_length,
+        "data.seed": cfg.seed,
+        "data.filter_overlong_prompts": True,
+        "data.truncation": "left",
+        "actor_rollout_ref.model.path": m.hf_id,
+        "actor_rollout_ref.model.enable_gradient_checkpointing": b.gradient_checkpointing,
+        "actor_rollout_ref.model.use_remove_padding": True,
+        f"{actor}.optim.lr": s.lr,
+        f"{actor}.optim.weight_decay": s.weight_decay,
+        f"{actor}.optim.betas": list(s.betas),
+        f"{actor}.grad_clip": s.grad_clip,
+        f"{actor}.ppo_mini_batch_size": a.mini_batch_size // div,
+        f"{actor}.use_dynamic_bsz": True,
+        f"{actor}.ppo_max_token_len_per_gpu": b.max_token_len_per_gpu,
+        f"{actor}.policy_loss.loss_mode": a.policy_loss,
+        f"{actor}.loss_agg_mode": a.loss_agg_mode,
+        f"{actor}.clip_ratio_low": a.clip_ratio_low,
+        f"{actor}.clip_ratio_high": a.clip_ratio_high,
+        f"{actor}.clip_ratio_c": a.clip_ratio_c,
+        f"{actor}.use_kl_loss": a.use_kl_loss,
+        f"{actor}.kl_loss_coef": a.kl_coef if a.use_kl_loss else 0.0,
+        f"{actor}.kl_loss_type": a.kl_type,
+        f"{actor}.entropy_coeff": a.entropy_coeff,
+        f"{actor}.fsdp_config.param_offload": b.param_offload,
+        f"{actor}.fsdp_config.optimizer_offload": b.optimizer_offload,
+        f"{rollout}.name": b.rollout,
+        f"{rollout}.n": a.rollout_n,
+        f"{rollout}.temperature": s.temperature,
+        f"{rollout}.gpu_memory_utilization": b.gpu_memory_utilization,
+        f"{rollout}.tensor_model_parallel_size": b.tensor_parallel_size,
+        f"{rollout}.log_prob_use_dynamic_bsz": True,
+        f"{rollout}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu,
+        f"{rollout}.calculate_log_probs": True,
+        # Pass@1 is one greedy sample per problem (PIPO_SPEC §3)
+        f"{rollout}.val_kwargs.n": 1,
+        f"{rollout}.val_kwargs.do_sample": False,
+        f"{rollout}.val_kwargs.temperature": 0.0,
+        f"{ref}.log_prob_use_dynamic_bsz": True,
+        f"{ref}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu,
+        f"{ref}.fsdp_config.param_offload": True,
+        "algorithm.adv_estimator": a.adv_estimator,
+        "algorithm.norm_adv_by_std_in_grpo": a.norm_adv_by_std,
+        "algorithm.use_kl_in_reward": a.use_kl_in_reward,
+        "algorithm.kl_penalty": a.kl_type,
+        "algorithm.kl_ctrl.kl_coef": a.kl_coef if a.use_kl_in_reward else 0.0,
+        "algorithm.gamma": a.gamma,
+        "algorithm.lam": a.gae_lambda,
+        "reward.custom_reward_function.path": str(REWARD_FN),
+        "reward.custom_reward_function.name": "compute_score",
+        "trainer.nnodes": 1,
+        "trainer.n_gpus_per_node": s.resources.gpus,
+        "trainer.total_training_steps": s.steps,
+        "trainer.total_epochs": max(a.epochs, 1),
+        "trainer.save_freq": s.save_every,
+        "trainer.test_freq": s.eval.every,
+        "trainer.critic_warmup": a.critic_warmup_steps,
+        "trainer.default_local_dir": str(ckpt),
+        "trainer.resume_mode": "auto",
+        "trainer.project_name": cfg.wandb.project,
+        "trainer.experiment_name": label(cfg),
+        "trainer.logger": ["console", "file"] + ([] if cfg.wandb.mode == "disabled" else ["wandb"]),
+        "trainer.device": cfg.backend.device,
+        "trainer.use_v1": True,
+        "trainer.v1.trainer_mode": "sync",
+    }
+    if a.adv_estimator == "gae":  # PPO: a critic on the same model, GAE, KL in the reward
+        v |= {
+            "critic.enable": True,
+            "critic.model.path": m.hf_id,
+            "critic.optim.lr": s.critic_lr,
+            "critic.optim.weight_decay": s.weight_decay,
+            "critic.ppo_mini_batch_size": a.mini_batch_size // div,
+            "critic.use_dynamic_bsz": True,
+            "critic.ppo_max_token_len_per_gpu": b.max_token_len_per_gpu,
+            "critic.cliprange_value": a.cliprange_value,
+            "critic.grad_clip": s.grad_clip,
+        }
+    if a.filter_groups:  # DAPO: drop groups whose verifier scores are all equal
+        v |= {
+            "algorithm.filter_groups.enable": True,
+            "algorithm.filter_groups.metric": "acc",
+            "algorithm.filter_groups.max_num_gen_batches": a.max_gen_rounds,
+        }
+    if a.overlong_buffer_fraction > 0:  # DAPO's soft overlong penalty, through verl's dapo reward manager
+        v["reward.reward_manager.name"] = "dapo"
+    return v
+
+
+def _reward_kwargs(cfg: DictConfig) -> dict[str, Any]:
+    """What ``reward.py`` needs, and DAPO's overlong buffer as verl's dapo reward manager reads it."""
+    out: dict[str, Any] = {"verifier": cfg.task.verifier, "eval_verifier": cfg.task.eval_verifier}
+    a, length = cfg.algorithm, cfg.scale.max_response_length
+    if a.overlong_buffer_fraction > 0:
+        out["overlong_buffer_cfg"] = {
+            "enable": True,
+            "len": int(length * a.overlong_buffer_fraction),
+            "penalty_factor": a.overlong_penalty_factor,
+            "log": False,
+        }
+        out["max_resp_len"] = length
+    return out
+
+
+def verl_config(cfg: DictConfig) -> DictConfig:
+    """The complete verl config of the cell ``cfg`` (backend=verl), validated by verl.
+
+    With PIPO on it carries a ``pipo`` section that the PIPO trainer reads; with PIPO off it is
+    exactly the config verl's stock trainer runs.
+    """
+    if cfg.backend.name != "verl":
+        raise ConfigError(f"backend={cfg.backend.name}: a verl config is made for backend=verl only")
+    if cfg.algorithm.name == "sdpo":
+        raise ConfigError("algorithm=sdpo: verl 0.9 has no SDPO (it lives in the lasgroup/SDPO fork)")
+    out = stock_config()
+    for key, value in cell_values(cfg).items():
+        if not _has(out, key):
+            raise ConfigError(f"verl {_version()} has no config key {key!r} (the PIPO mapping needs updating)")
+        OmegaConf.update(out, key, value, merge=False)
+    with open_dict(out):
+        out.reward["reward_kwargs"] = _reward_kwargs(cfg)
+        out.reward.custom_reward_function["reward_kwargs"] = {
+            k: v for k, v in _reward_kwargs(cfg).items() if k in ("verifier", "eval_verifier")
+        }
+        if cfg.pipo.enabled:
+            p = cfg.pipo
+            out["pipo"] = {
+                "lam": p.lam,
+                "window": p.window,
+                "min_history": p.min_history,
+                "eps": p.eps,
+                "ddof": p.ddof,
+                "delta_clip": p.delta_clip,
+                "lr": p.lr,
+                "group_norm": p.group_norm,
+            }
+    overrides = OmegaConf.to_container(cfg.verl, resolve=True) if cfg.verl else {}
+    try:
+        out = OmegaConf.merge(out, overrides)
+    except Exception as err:  # omegaconf names the key verl does not have
+        raise ConfigError(f"verl.* override rejected by verl's config: {err}") from err
+    validate_verl(out)
+    return out
+
+
+def validate_verl(config: DictConfig) -> None:
+    """verl's own validation (``verl.utils.config.validate_config``), errors as ``ConfigError``."""
+    from hydra.errors import InstantiationException
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # verl prints its verdict; ours is the exception
+            validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    except (AssertionError, ValueError, TypeError, InstantiationException) as err:
+        raise ConfigError(f"verl rejects the config: {err}") from err
+
+
+def _has(config: DictConfig, key: str) -> bool:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(config, parent) if parent else config
+    return isinstance(node, DictConfig) and leaf in node.keys()
+
+
+def _version() -> str:
+    import verl
+
+    return verl.__version__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the complete verl config of the cell given by ``argv``'s overrides (backend=verl implied)."""
+    from pipo.config import compose_cell
+
+    argv = sys.argv[1:] if argv is None else argv
+    if {"-h", "--help"} & set(argv):
+        print(__doc__)
+        return 0
+    overrides = [a for a in argv if not a.startswith("backend=")] + ["backend=verl"]
+    try:
+        print(OmegaConf.to_yaml(verl_config(compose_cell(overrides)), resolve=True))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""PIPO inside verl 0.9's synchronous trainer (v1, ``trainer_mode=sync``), without forking verl.
+
+``PIPOTrainer`` is verl's ``PPOTrainerSync``; its actor update becomes PIPO_SPEC §1 steps 1-9:
+
+1. J_t: the mean verifier score (``acc``) of every response of B_t, with the groups DAPO's filter
+   dropped counted back in (verl reports them per score value);
+2-4. the window anchor, δ_t and φ (``pipo.algorithm.feedback``);
+5-7. PI rewards φ·a on the stored B_{t-1} and the verification update (``update_actor_pi`` of the
+   worker extension: η_PI, the base policy loss alone, the LR schedule not advanced);
+8. verl's own actor update on B_t (its old log-probs were computed before step 7);
+9. J_t joins the window; B_t's training fields and its attributions are kept for the next step.
+
+The PIPO state is saved as ``pipo.pt`` in each of verl's ``global_step_N`` checkpoints and restored on
+resume; the ``pipo/*`` metrics go through verl's tracker with the step's own metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+import transfer_queue as tq
+from omegaconf import DictConfig, OmegaConf
+from tensordict import TensorDict
+from verl.trainer.ppo.utils import Role
+from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
+from verl.trainer.ppo.v1.replay_buffer import DAPO_FILTERED_REWARD_COUNTS_KEY
+from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
+from verl.utils.metric.utils import reduce_metrics
+from verl.utils.profiler.performance import marked_timer
+from verl.workers.utils.padding import response_to_nested
+
+from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn
+from pipo.algorithm.feedback import Feedback, ImprovementFeedback
+from pipo.algorithm.verification import decide, pi_rewards
+from pipo.backends.verl.worker import PI_LR_KEY, PIPOActorRolloutRefWorker
+
+log = logging.getLogger(__name__)
+
+PARTITION = "pipo_previous"  # the TransferQueue partition the previous batch is replayed from
+STATE_FILE = "pipo.pt"
+# fields of B_t that the verification update must not see: B_{t-1}'s reward/KL/critic bookkeeping
+NOT_REPLAYED = ("ref_log_prob", "values", "returns", "rm_scores", "token_level_rewards", "token_level_scores",
+                "rollout_log_probs", "rollout_is_weights", "entropy", "extra_fields")
+
+
+def performance(scores: list[float], filtered: dict[float, int] | None, group_size: int) -> float:
+    """J_t: the mean verifier score of every response sampled this step, the responses of the groups
+    DAPO's filter dropped included (``filtered``: score shared by a dropped group → number of groups)."""
+    total, count = float(sum(scores)), len(scores)
+    for score, groups in (filtered or {}).items():
+        total += float(score) * groups * group_size
+        count += groups * group_size
+    if count == 0:
+        raise ValueError("J_t is undefined: the step sampled no responses")
+    return total / count
+
+
+def verifier_scores(fields: TensorDict) -> list[float]:
+    """The ``acc`` of each response (pipo/backends/verl/reward.py), read as verl's DAPO filter reads it."""
+    out = []
+    for value in fields["extra_fields"]:
+        extra = getattr(value, "data", value)
+        info = extra.get("reward_extra_info", {}) if isinstance(extra, dict) else {}
+        if "acc" not in info:
+            raise KeyError(
+                "a response has no verifier score 'acc' in its reward_extra_info: PIPO's J_t needs the reward "
+                "function to return {'score': …, 'acc': …} (pipo/backends/verl/reward.py does)"
+            )
+        out.append(float(info["acc"]))
+    return out
+
+
+def attributions(fields: TensorDict, algorithm: str, group_size: int, group_norm: str) -> torch.Tensor:
+    """Step 5: a_u of every token of B_t from what its own update used, as a jagged (bs, response) tensor."""
+    mask = fields["response_mask"]
+    padded = {
+        "advantages": fields["advantages"].to_padded_tensor(0.0),
+        "response_mask": mask.to_padded_tensor(0).float(),
+    }
+    a = get_attribution_fn(algorithm)(padded, AttributionConfig(group_size=group_size, group_norm=group_norm))
+    return response_to_nested(a, mask)
+
+
+PIPO_DEFAULTS = {"lam": 0.1, "window": 8, "min_history": 2, "eps": 1e-6, "ddof": 0, "delta_clip": None,
+                 "group_norm": "size"}
+
+
+def pipo_settings(config: DictConfig) -> DictConfig:
+    """The config's ``pipo`` section over PIPO_SPEC's defaults; η_PI defaults to the actor's learning rate."""
+    defaults = {**PIPO_DEFAULTS, "lr": config.actor_rollout_ref.actor.optim.lr}
+    return OmegaConf.merge(defaults, config.get("pipo") or {})
+
+
+def attribution_name(config: DictConfig) -> str:
+    """PPO's token-level GAE advantages, or the group-relative ones of GRPO/GSPO/DAPO."""
+    return "ppo" if config.algorithm.adv_estimator == "gae" else "grpo"
+
+
+@register_trainer("pipo")
+class PIPOTrainer(PPOTrainerSync):
+    """verl's synchronous trainer with PIPO's verification update before each actor update."""
+
+    def __init__(self, config: DictConfig):
+        super().__init__(config)
+        self.pipo = p = pipo_settings(config)
+        self.pipo_attribution = attribution_name(config)
+        self.pipo_feedback = ImprovementFeedback(p.window, p.lam, p.min_history, p.eps, p.ddof, p.delta_clip)
+        self.pipo_previous: TensorDict | None = None  # B_{t-1}: training fields + "pipo_attributions"
+        self.pipo_tags: list[dict] = []
+
+    def _build_replay_buffer(self):
+        self.trainer_mode = "sync"  # trainer_mode=pipo selects this class; everything else is verl's sync mode
+        return super()._build_replay_buffer()
+
+    def _init_resource_pool_mgr(self):
+        super()._init_resource_pool_mgr()
+        for role in (Role.ActorRollout, Role.ActorRolloutRef, Role.Actor):
+            if role in self.role_worker_mapping:
+                self.role_worker_mapping[role] = ray.remote(PIPOActorRolloutRefWorker)
+
+    # --- steps 1-9 ------------------------------------------------------------------------------
+    def _update_actor(self, batch, metrics: dict):
+        fields = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id)
+        n = self.config.actor_rollout_ref.rollout.n
+        J = performance(verifier_scores(fields), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)  # 1
+        feedback = self.pipo_feedback.compute(J)  # 2-4
+        with marked_timer("pipo", self.timing_raw, color="purple"):
+            metrics.update(self.verification_update(feedback))  # 5-7
+        metrics.update({k: v for k, v in feedback.as_metrics().items() if v is not None})
+        batch = super()._update_actor(batch, metrics)  # 8
+        kept = fields.exclude(*[k for k in NOT_REPLAYED if k in fields.keys()])
+        kept["pipo_attributions"] = attributions(fields, self.pipo_attribution, n, self.pipo.group_norm)  # 9
+        self.pipo_previous, self.pipo_tags = kept, [dict(tag) for tag in batch.tags]
+        self.pipo_feedback.push(J)
+        return batch
+
+    def verification_update(self, feedback: Feedback) -> dict[str, float]:
+        """Steps 5-7 on the stored previous batch, or a skip that touches neither weights nor optimizer."""
+        prev = self.pipo_previous
+        rewards = mask = None
+        if prev is not None and feedback.phi is not None:
+            rewards = pi_rewards(feedback.phi, prev["pipo_attributions"].to_padded_tensor(0.0))
+            mask = prev["response_mask"].to_padded_tensor(0)
+        decision = decide(feedback, prev is not None, rewards, mask)
+        out = {
+            "pipo/verified": float(decision.verify),
+            "pipo/suppressed": float(feedback.delta is not None and feedback.delta < 0),
+        }
+        if not decision.verify:
+            return out
+        assert prev is not None and rewards is not None and mask is not None
+        replay = prev.exclude("pipo_attributions")
+        replay["advantages"] = response_to_nested(rewards, prev["response_mask"])
+        keys = [f"pipo_{i}" for i in range(len(replay))]
+        meta = tq.kv_batch_put(keys=keys, partition_id=PARTITION, fields=replay, tags=self.pipo_tags)
+        meta.extra_info.update(self._verification_info())
+        try:
+            output = self.actor_rollout_wg.update_actor_pi(meta)
+        finally:
+            tq.kv_clear(keys=keys, partition_id=PARTITION)
+        worker = reduce_metrics(dict(output["metrics"]))
+        out["pipo/units"] = float(((rewards != 0) & (mask > 0)).sum())
+        out["pipo/pi_loss"] = float(worker.get("actor/pg_loss", np.nan))
+        out["pipo/clipfrac"] = float(worker.get("actor/pg_clipfrac", np.nan))
+        return out
+
+    def _verification_info(self) -> dict[str, Any]:
+        """What ``update_actor`` sends with a batch, for the verification update: the same
+        mini-batches, epochs and temperature, no entropy, and η_PI."""
+        actor = self.config.actor_rollout_ref.actor
+        size = actor.ppo_mini_batch_size * self.config.actor_rollout_ref.rollout.n
+        return {
+            "calculate_entropy": False,
+            "distillation_use_topk": False,
+            "distillation_only": False,
+            "global_batch_size": size,
+            "mini_batch_size": size,
+            "epochs": actor.ppo_epochs,
+            "seed": actor.data_loader_seed,
+            "dataloader_kwargs": {"shuffle": actor.shuffle},
+            "temperature": self.config.actor_rollout_ref.rollout.temperature,
+            PI_LR_KEY: float(self.pipo.lr),
+        }
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def pipo_state(self) -> dict[str, Any]:
+        prev = None if self.pipo_previous is None else self.pipo_previous.to_dict()
+        return {"feedback": self.pipo_feedback.state_dict(), "previous": prev, "tags": self.pipo_tags}
+
+    def load_pipo_state(self, state: dict[str, Any]) -> None:
+        self.pipo_feedback.load_state_dict(state["feedback"])
+        prev = state["previous"]
+        self.pipo_previous = None if prev is None else TensorDict(prev, batch_size=[len(state["tags"])])
+        self.pipo_tags = list(state["tags"])
+
+    def _save_checkpoint(self):
+        folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{STATE_FILE}.tmp"
+        torch.save(self.pipo_state(), tmp)
+        tmp.replace(folder / STATE_FILE)  # before verl marks the checkpoint as the latest
+        super()._save_checkpoint()
+
+    def _load_checkpoint(self):
+        super()._load_checkpoint()
+        if self.global_steps == 0:
+            return
+        trainer = self.config.trainer
+        if trainer.resume_mode == "resume_path":
+            folder = Path(trainer.resume_from_path)
+        else:
+            folder = Path(find_latest_ckpt_path(os.path.abspath(trainer.default_local_dir)))
+        path = folder / STATE_FILE
+        if not path.exists():
+            log.warning("%s has no PIPO state (%s): the window and the previous batch start empty", folder, path)
+            return
+        self.load_pipo_state(torch.load(path, weights_only=False))
+        log.info("PIPO state restored from %s (window %s)", path, list(self.pipo_feedback.history))

@@ -1,0 +1,261 @@
+"""The PIPO step of the verl trainer subclass, driven on CPU through verl's own data path.
+
+Real: verl's config and ``PIPOTrainer`` built from it, TransferQueue on a local Ray instance (where
+verl keeps a step's batch), verl's policy-loss registry and ``ActorConfig``, the worker extension's
+``update_actor_pi`` (learning rate, loss swap, schedule restore) and verl's LR scheduler.
+Substituted (no GPU): the FSDP engine behind the actor worker — ``CPUActor`` holds a per-token
+log-prob offset θ as its "model" and runs one mini-batch with verl's registered policy loss — and the
+Ray dispatch of ``update_actor_pi`` (``CPUWorkerGroup`` fetches the batch from TransferQueue as
+verl's ``tqbridge`` does). verl's own actor update of B_t (step 8) is replaced by a recorder.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from functools import partial
+from types import SimpleNamespace
+
+import pytest
+import torch
+from tensordict import NonTensorData, NonTensorStack, TensorDict
+
+ray = pytest.importorskip("ray")
+tq = pytest.importorskip("transfer_queue")
+
+from omegaconf import OmegaConf  # noqa: E402
+from verl.trainer.ppo.core_algos import get_policy_loss_fn  # noqa: E402
+from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls  # noqa: E402
+from verl.utils import tensordict_utils as tu  # noqa: E402
+from verl.utils.config import omega_conf_to_dataclass  # noqa: E402
+from verl.utils.torch_functional import get_constant_schedule_with_warmup  # noqa: E402
+from verl.workers.utils.losses import ppo_loss  # noqa: E402
+
+from pipo.backends.verl.config import verl_config  # noqa: E402
+from pipo.backends.verl.trainer import PIPOTrainer, performance  # noqa: E402
+from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, pi_learning_rate  # noqa: E402
+from pipo.config import compose_cell  # noqa: E402
+
+G = 2  # rollout n
+LENGTHS = [3, 2, 4, 1]  # response lengths of the 4 responses (2 groups of 2)
+ETA_PI, LR = 0.5, 1e-3  # distinct, so the test sees which one a step used
+
+
+@pytest.fixture(scope="module")
+def transfer_queue():
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
+    yield
+    tq.close()
+    ray.shutdown()
+
+
+def jagged(rows: list[list[float]], dtype=torch.float32) -> torch.Tensor:
+    return torch.nested.as_nested_tensor([torch.tensor(r, dtype=dtype) for r in rows], layout=torch.jagged)
+
+
+def make_batch(step: int, accs: list[float], advantages: list[float]) -> TensorDict:
+    """B_t as verl's TransferQueue holds it before the actor update (jagged per response)."""
+    gen = torch.Generator().manual_seed(step)
+    return TensorDict(
+        {
+            "input_ids": jagged([[7] * (5 + n) for n in LENGTHS], torch.long),
+            "response_mask": jagged([[1] * n for n in LENGTHS], torch.long),
+            "advantages": jagged([[a] * n for a, n in zip(advantages, LENGTHS, strict=True)]),
+            "old_log_probs": jagged([(-torch.rand(n, generator=gen) - 0.1).tolist() for n in LENGTHS]),
+            "ref_log_prob": jagged([[-1.0] * n for n in LENGTHS]),
+            "extra_fields": NonTensorStack(*[NonTensorData({"reward_extra_info": {"acc": a}}) for a in accs]),
+        },
+        batch_size=[len(LENGTHS)],
+    )
+
+
+class CPUActor:
+    """Stands in for verl's FSDP TrainingWorker: its optimizer and scheduler are real torch/verl ones;
+    its model is θ, an offset added to the stored old log-probs (so θ = 0 means ratio 1)."""
+
+    def __init__(self) -> None:
+        self.theta = torch.nn.Parameter(torch.zeros(len(LENGTHS), max(LENGTHS)))
+        optimizer = torch.optim.SGD([self.theta], lr=LR)
+        self.engine = SimpleNamespace(optimizer=optimizer, lr_scheduler=get_constant_schedule_with_warmup(optimizer, 4))
+        self.engine.lr_scheduler.step()  # one scheduled update done: lr = LR / 4
+        self.loss_fn = None
+        self.calls: list[dict] = []
+
+    def set_loss_fn(self, loss_fn) -> None:
+        self.loss_fn = loss_fn
+
+    def train_mini_batch(self, data: TensorDict) -> TensorDict:
+        """One mini-batch (the whole batch) of verl's loop: loss, optimizer step, scheduler step."""
+        config = self.loss_fn.keywords["config"]
+        config.global_batch_info.update(dp_size=1, batch_num_tokens=None, global_batch_size=None,
+                                        loss_scale_factor=None)
+        padded = data.select("response_mask", "old_log_probs", "advantages").to_padded_tensor()
+        width = padded["response_mask"].shape[1]
+        log_prob = padded["old_log_probs"] + self.theta[:, :width]
+        loss, metrics = get_policy_loss_fn(config.policy_loss.loss_mode)(
+            old_log_prob=padded["old_log_probs"], log_prob=log_prob, advantages=padded["advantages"],
+            response_mask=padded["response_mask"].bool(), loss_agg_mode=config.loss_agg_mode, config=config,
+        )
+        optimizer = self.engine.optimizer
+        optimizer.zero_grad()
+        loss.backward()
+        self.calls.append({"lr": optimizer.param_groups[0]["lr"], "kl": config.use_kl_loss,
+                           "advantages": padded["advantages"].clone(), "old": padded["old_log_probs"].clone(),
+                           "mini_batch_size": tu.get(data, "mini_batch_size")})
+        optimizer.step()
+        self.engine.lr_scheduler.step()  # verl steps the schedule after the last mini-batch
+        return tu.get_tensordict({}, {"metrics": {"actor/pg_loss": [loss.item()],
+                                                  "actor/pg_clipfrac": [metrics["actor/pg_clipfrac"]]}})
+
+
+class CPUWorkerGroup:
+    """The Ray dispatch of ``update_actor_pi``: the batch's fields from TransferQueue, its extra info as
+    non-tensor data (what verl's ``tqbridge`` hands a worker), then the real worker method."""
+
+    def __init__(self, actor_config) -> None:
+        self.actor = CPUActor()
+        self.worker = SimpleNamespace(actor=self.actor, loss_fn=partial(ppo_loss, config=actor_config))
+        self.actor.set_loss_fn(self.worker.loss_fn)
+
+    def update_actor_pi(self, meta):
+        data = tq.kv_batch_get(keys=meta.keys, partition_id=meta.partition_id)
+        tu.assign_non_tensor(data, **meta.extra_info)
+        return PIPOActorRolloutRefWorker.update_actor_pi(self.worker, data)
+
+
+@pytest.fixture
+def trainer(transfer_queue, monkeypatch):
+    cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=grpo", "algorithm.rollout_n=2",
+                        "algorithm.batch_size=2", "algorithm.mini_batch_size=2", f"pipo.lr={ETA_PI}",
+                        f"scale.lr={LR}", "pipo.window=4"])
+    config = verl_config(cfg)
+    config.trainer.v1.trainer_mode = "pipo"
+    t = PIPOTrainer(config)
+    t.actor_rollout_wg = CPUWorkerGroup(omega_conf_to_dataclass(config.actor_rollout_ref.actor))
+    t.timing_raw = {}
+    t.exploration = []  # step 8, recorded: what B_t verl's own update would train on
+
+    def exploration(self, batch, metrics):
+        self.exploration.append({"verified_before": "pipo/verified" in metrics,
+                                 "advantages": tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
+                                                               select_fields=["advantages"])["advantages"]})
+        return batch
+
+    monkeypatch.setattr(PPOTrainerSync, "_update_actor", exploration)
+    return t
+
+
+def run_step(trainer, step: int, accs: list[float], advantages: list[float], filtered=None) -> dict:
+    keys = [f"s{step}_{i}" for i in range(len(LENGTHS))]
+    meta = tq.kv_batch_put(keys=keys, partition_id="train", fields=make_batch(step, accs, advantages),
+                           tags=[{"global_steps": step} for _ in keys])
+    metrics = {} if filtered is None else {"_dapo_filtered_reward_counts": filtered}
+    trainer._update_actor(meta, metrics)
+    tq.kv_clear(keys=keys, partition_id="train")  # as verl's fit() does at the end of a step
+    return metrics
+
+
+def test_trainer_mode_pipo_is_verl_sync_mode_and_registered(trainer):
+    assert get_trainer_cls("pipo") is PIPOTrainer
+    assert trainer.trainer_mode == "sync" and type(trainer.replay_buffer).__name__ == "ReplayBuffer"
+
+
+def test_performance_counts_the_groups_dapo_dropped():
+    # kept: 4 responses, 2 correct; dropped: 3 all-correct groups and 1 all-wrong group of 8
+    assert performance([1, 0, 1, 0], {1.0: 3, 0.0: 1}, 8) == pytest.approx((2 + 24) / (4 + 32))
+    assert performance([0.5, 1.0], None, 8) == 0.75
+    with pytest.raises(ValueError, match="undefined"):
+        performance([], {}, 8)
+
+
+def test_verification_update_on_a_hand_made_previous_batch(trainer):
+    adv = [[1.0, -1.0, 0.5, -0.5], [0.3, -0.3, 1.2, -1.2], [0.7, -0.7, 0.1, -0.1]]
+    accs = [[0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]]  # J = 0.25, 0.5, 0.25 (+ filtered)
+    run_step(trainer, 1, accs[0], adv[0])
+    m2 = run_step(trainer, 2, accs[1], adv[1])
+    assert m2["pipo/verified"] == 0.0 and trainer.actor_rollout_wg.actor.calls == []  # |H| = 1 < min_history
+    # step 3: 2 groups of 2 dropped by DAPO's filter, one all-correct and one all-wrong → J unchanged here
+    m3 = run_step(trainer, 3, accs[2], adv[2], filtered={1.0: 1, 0.0: 1})
+    J = (1 + 2 * 1) / (4 + 4)  # the dropped responses count: 0.375
+    mu, sigma = 0.375, 0.125  # window [0.25, 0.5], population std
+    delta = (J - mu) / (sigma + 1e-6)
+    phi = delta if delta >= 0 else 0.1 * delta
+    assert m3["pipo/J"] == pytest.approx(J) and m3["pipo/delta"] == pytest.approx(delta)
+    assert delta == 0.0 and m3["pipo/verified"] == 0.0  # φ = 0: every PI reward is zero, no update
+    accs4 = [1, 1, 1, 0]  # J = 0.75 against the window [0.25, 0.5, 0.375]
+    old3 = make_batch(3, accs[2], adv[2])["old_log_probs"].to_padded_tensor(0.0)
+    m4 = run_step(trainer, 4, accs4, [0.2, -0.2, 0.9, -0.9])
+    window = [0.25, 0.5, 0.375]
+    mu = sum(window) / 3
+    sigma = math.sqrt(sum((x - mu) ** 2 for x in window) / 3)
+    phi = (0.75 - mu) / (sigma + 1e-6)
+    assert m4["pipo/verified"] == 1.0 and m4["pipo/phi"] == pytest.approx(phi)
+    call = trainer.actor_rollout_wg.actor.calls[-1]
+    mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(max(LENGTHS))] for n in LENGTHS])
+    expected = torch.tensor([[phi * a / G] * max(LENGTHS) for a in adv[2]]) * mask  # R = φ · A / G, on B_3
+    torch.testing.assert_close(call["advantages"], expected)
+    torch.testing.assert_close(call["old"], old3)  # the ratio's denominator: B_3's stored old log-probs
+    assert call["lr"] == ETA_PI and call["kl"] is False  # η_PI, policy loss alone
+    assert call["mini_batch_size"] == 4  # the base algorithm's mini-batch (2 prompts × 2 rollouts)
+    # one SGD step at ratio 1 of verl's token-mean clipped loss: θ_u = η_PI · R_u / (number of tokens)
+    theta = trainer.actor_rollout_wg.actor.theta.detach()
+    torch.testing.assert_close(theta, ETA_PI * expected / sum(LENGTHS))
+    # afterwards: the actor's learning rate and schedule are as before; the stock loss is back
+    engine = trainer.actor_rollout_wg.actor.engine
+    assert engine.optimizer.param_groups[0]["lr"] == pytest.approx(LR / 4) and engine.lr_scheduler.last_epoch == 1
+    assert trainer.actor_rollout_wg.actor.loss_fn is trainer.actor_rollout_wg.worker.loss_fn
+    # the verification ran before step 8, which trains on B_4 with its own advantages
+    assert [e["verified_before"] for e in trainer.exploration] == [True] * 4
+    torch.testing.assert_close(trainer.exploration[-1]["advantages"].to_padded_tensor(0.0)[:, 0],
+                               torch.tensor([0.2, -0.2, 0.9, -0.9]))
+    assert m4["pipo/units"] == sum(LENGTHS)
+
+
+def test_pi_learning_rate_does_not_advance_the_schedule():
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = get_constant_schedule_with_warmup(optimizer, 10)  # lr = step/10 during warm-up
+    for _ in range(3):
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.3)
+    with pi_learning_rate(optimizer, scheduler, 0.05):
+        assert optimizer.param_groups[0]["lr"] == 0.05
+        scheduler.step()  # what verl does after the verification's last mini-batch
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.3) and scheduler.last_epoch == 3
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.4)  # the schedule continues where it was
+
+
+def test_pipo_state_survives_a_checkpoint(trainer, tmp_path, monkeypatch):
+    for step, acc in enumerate([[0, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]], start=1):
+        run_step(trainer, step, acc, [0.4, -0.4, 0.8, -0.8])
+    trainer.config.trainer.default_local_dir = str(tmp_path)
+    trainer.global_steps = 3
+    monkeypatch.setattr(PPOTrainerSync, "_save_checkpoint", lambda self: (tmp_path / "saved").touch())
+    trainer._save_checkpoint()
+    (tmp_path / "latest_checkpointed_iteration.txt").write_text("3")
+
+    resumed = PIPOTrainer(trainer.config)
+    monkeypatch.setattr(PPOTrainerSync, "_load_checkpoint", lambda self: setattr(self, "global_steps", 3))
+    resumed._load_checkpoint()
+    assert list(resumed.pipo_feedback.history) == list(trainer.pipo_feedback.history) == [0.25, 0.5, 0.75]
+    assert resumed.pipo_tags == trainer.pipo_tags
+    for key in ("old_log_probs", "pipo_attributions", "input_ids"):
+        torch.testing.assert_close(resumed.pipo_previous[key].to_padded_tensor(0),
+                                   trainer.pipo_previous[key].to_padded_tensor(0))
+    assert "ref_log_prob" not in resumed.pipo_previous.keys()  # no KL in the verification update
+
+
+def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():
+    code = (
+        "import ray; ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
+        "@ray.remote\n"
+        "def probe():\n"
+        "    from verl.trainer.ppo.v1 import get_trainer_cls\n"
+        "    return get_trainer_cls('pipo').__module__\n"
+        "print('trainer:', ray.get(probe.remote()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "trainer: pipo.backends.verl.trainer" in out.stdout, out.stderr[-2000:]
