@@ -10,7 +10,7 @@ import time
 import traceback
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from pipo.cell import SIGNATURE_VERSION, label, run_dir, signature
 from pipo.config import ConfigError, to_container, validate
@@ -67,11 +67,16 @@ def _run_verl(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> 
     config = verl_config(cfg)  # validated before anything is written
     _start(cfg, sig, name, path, record)
     sizes = _benchmark_sizes(config.data.val_files, list(cfg.task.benchmarks))
-    os.environ["VERL_FILE_LOGGER_PATH"] = str(next_log_path(path).resolve())  # verl's processes inherit it
-    os.environ.setdefault("WANDB_RUN_ID", sig)  # the W&B mirror of a cell is one run, resumed
-    os.environ.setdefault("WANDB_RESUME", "allow")
-    os.environ.setdefault("WANDB_RUN_GROUP", cfg.wandb.group or cfg.sweep or "")
-    os.environ.setdefault("WANDB_MODE", cfg.wandb.mode)
+    env = {  # for verl's processes: its file logger into the record; the cell's W&B run, resumed
+        "VERL_FILE_LOGGER_PATH": str(next_log_path(path).resolve()),
+        "WANDB_RUN_ID": sig,
+        "WANDB_RESUME": "allow",
+        "WANDB_MODE": cfg.wandb.mode,
+        "WANDB_RUN_GROUP": cfg.wandb.group or cfg.sweep,
+        "WANDB_ENTITY": cfg.wandb.entity,
+    }
+    with open_dict(config):
+        config.ray_kwargs.ray_init.runtime_env["env_vars"] = {k: str(v) for k, v in env.items() if v is not None}
     record.set_status("running", backend="verl")
     start = time.perf_counter()
     try:

@@ -127,6 +127,10 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
                 f"scale={cfg.scale.name} asks for {cfg.scale.resources.gpus} GPUs and none is visible "
                 "here (plan it anywhere; launch it with cluster=slurm or on a GPU node)"
             )
+        if launching and cfg.scale.name != "tiny" and cfg.backend.name == "local":
+            found.append(f"scale={cfg.scale.name} runs with backend=verl (the local backend runs tiny cells)")
+        if not found and cfg.backend.name == "verl":
+            found.extend(_verl_problems(cfg))
         sig = signature(plain)
         state = "invalid" if found else ((RunRecord(run_dir(cfg, sig)).status() or {}).get("state", "new"))
         r = cfg.scale.resources
@@ -135,6 +139,17 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
         out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours))
     return out
+
+
+def _verl_problems(cfg: DictConfig) -> list[str]:
+    """Why verl would refuse the cell's verl config (verl's own validation), if it would."""
+    from pipo.backends.verl.config import verl_config
+
+    try:
+        verl_config(cfg)
+    except ConfigError as err:
+        return [str(err).splitlines()[0]]
+    return []
 
 
 def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:

@@ -24,3 +24,26 @@ def model_cache(tmp_path_factory):
 @pytest.fixture
 def micro_overrides(model_cache, tmp_path):
     return [*MICRO, f"cache_dir={model_cache}", f"run_root={tmp_path / 'runs'}"]
+
+
+@pytest.fixture(scope="session")
+def hf_dir(tmp_path_factory):
+    """A model directory with a config and a tokenizer: what verl reads of a model to validate a critic
+    (this machine cannot download Qwen3-4B-Base's)."""
+    from transformers import Qwen3Config
+
+    from pipo.models.tiny import build_tokenizer
+
+    path = tmp_path_factory.mktemp("hf_model")
+    Qwen3Config(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        vocab_size=128,
+        architectures=["Qwen3ForCausalLM"],
+    ).save_pretrained(path)
+    build_tokenizer().save_pretrained(path)
+    return str(path)

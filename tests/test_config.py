@@ -16,9 +16,20 @@ def group_options(group):
 @pytest.mark.parametrize("group", ["algorithm", "model", "task", "pipo", "scale", "backend", "cluster"])
 def test_every_option_of_every_group_composes_and_validates(group):
     for option in group_options(group):
-        cfg = compose_cell([f"{group}={option}"])
+        extra = ["scale=paper"] if (group, option) == ("backend", "verl") else []  # verl runs the paper's models
+        cfg = compose_cell([f"{group}={option}", *extra])
         validate(cfg)
         assert cfg[group].name == option if "name" in cfg[group] else True
+
+
+def test_verl_backend_refuses_tiny_cells_and_sdpo():
+    found = problems(compose_cell(["backend=verl"]))
+    assert any("tiny cells run with backend=local" in p for p in found)
+    found = problems(compose_cell(["backend=verl", "scale=paper", "algorithm=sdpo"]))
+    assert found == [
+        "algorithm=sdpo with backend=verl: verl 0.9 has no SDPO (it lives in the lasgroup/SDPO fork); "
+        "run SDPO cells with backend=local"
+    ]
 
 
 def test_defaults_are_the_tiny_grpo_pipo_cell():

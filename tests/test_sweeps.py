@@ -64,12 +64,18 @@ def test_a_bad_override_names_the_cell_and_the_key():
     assert all("seed" in c.problems[0] for c in wrong_type)
 
 
-def test_paper_scale_without_a_gpu_plans_but_does_not_launch():
+def test_paper_scale_without_a_gpu_plans_but_does_not_launch(hf_dir):
     assert all(not c.problems for c in plan(load_sweep("table1"), ["scale=paper"]))
-    launching = plan(load_sweep("table1"), ["scale=paper"], launching=True)
+    verl = ["scale=paper", "backend=verl", f"model.hf_id={hf_dir}"]
+    launching = plan(load_sweep("table1"), verl, launching=True)
     assert all("GPUs and none is visible" in c.problems[-1] for c in launching)
-    # through SLURM the job lands where the GPUs are: no local check
-    assert all(not c.problems for c in plan(load_sweep("table1"), ["scale=paper", "cluster=slurm"], launching=True))
+    # through SLURM the job lands where the GPUs are: no local check; verl's validation passes
+    assert all(not c.problems for c in plan(load_sweep("table1"), [*verl, "cluster=slurm"], launching=True))
+    local = plan(load_sweep("table1"), ["scale=paper", "cluster=slurm"], launching=True)
+    assert all("runs with backend=verl" in c.problems[-1] for c in local)
+    # a verl override that verl refuses makes every cell invalid before any launch
+    bad = plan(load_sweep("table1"), [*verl, "cluster=slurm", "+verl.actor_rollout_ref.actor.loss_agg_mode=x"])
+    assert all("verl rejects the config" in c.problems[0] for c in bad)
 
 
 def test_the_model_axis_varies_fastest():

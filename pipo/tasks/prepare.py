@@ -3,8 +3,9 @@
     python -m pipo.tasks.prepare task=math [out_dir=data] [source=hub|DIR] [strict=true]
 
 Writes ``<out_dir>/<task>/train.parquet`` and ``<out_dir>/<task>/<benchmark>.parquet`` with verl's
-columns: ``data_source``, ``prompt`` (chat messages), ``ability``, ``reward_model`` (``style``,
-``ground_truth``) and ``extra_info``. ``source=hub`` (default) downloads the Hugging Face datasets
+columns: ``data_source`` (the dataset for training rows, the benchmark's name for benchmark rows),
+``prompt`` (chat messages), ``ability``, ``reward_model`` (``style``, ``ground_truth``) and
+``extra_info`` (``split``, ``index``, ``dataset``, …). ``source=hub`` (default) downloads the Hugging Face datasets
 of PIPO_SPEC §4; ``source=DIR`` reads local copies laid out as ``DIR/<owner>/<name>/<config>/<split>.jsonl``
 (how the tests run, and how to use mirrored data). A row that does not fit its dataset's schema is
 reported (source, index, reason) and skipped, never altered. Counts are printed and checked
@@ -412,11 +413,16 @@ def verl_row(task: str, src: Source, index: int, converted: Converted) -> dict:
     prompt, truth, extra = converted
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
     return {
-        "data_source": src.hf_id,
+        "data_source": src.hf_id,  # a benchmark's rows get the benchmark's name (``prepare``)
         "prompt": messages,
         "ability": task,
         "reward_model": {"style": "rule", "ground_truth": truth},
-        "extra_info": {"split": src.name, "index": index, **{k: v for k, v in extra.items() if v is not None}},
+        "extra_info": {
+            "split": src.name,
+            "index": index,
+            "dataset": src.hf_id,
+            **{k: v for k, v in extra.items() if v is not None},
+        },
     }
 
 
@@ -468,6 +474,8 @@ def prepare(task: str, out_dir: str | Path = "data", source: str = "hub", strict
         print(f"skipped {problem}", file=sys.stderr)
     counts = {}
     for name, rows in splits.items():
+        if name != "train":  # verl groups validation metrics by data_source; benchmarks may share a dataset
+            rows = [{**row, "data_source": name} for row in rows]
         path = out / f"{name}.parquet"
         tmp = path.with_suffix(".parquet.tmp")
         pd.DataFrame(rows).to_parquet(tmp, index=False)

@@ -5,26 +5,12 @@ import sys
 
 import pytest
 from omegaconf import OmegaConf
-from transformers import Qwen3Config
 
 from pipo.backends.verl.config import verl_config
 from pipo.config import ConfigError, compose_cell, problems
-from pipo.models.tiny import build_tokenizer
 from pipo.sweeps import SWEEPS_DIR, load_sweep, plan
 
 GRIDS = sorted(p.stem for p in SWEEPS_DIR.glob("*.yaml"))
-
-
-@pytest.fixture(scope="module")
-def hf_dir(tmp_path_factory):
-    """A model directory with a config and a tokenizer: what verl reads of a model to validate a critic
-    (this machine cannot download Qwen3-4B-Base's)."""
-    path = tmp_path_factory.mktemp("hf_model")
-    Qwen3Config(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2,
-                num_key_value_heads=1, head_dim=32, vocab_size=128,
-                architectures=["Qwen3ForCausalLM"]).save_pretrained(path)
-    build_tokenizer().save_pretrained(path)
-    return str(path)
 
 
 def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):

@@ -88,6 +88,11 @@ def test_sciknoweval_keeps_l3_mcq_and_holds_out_ten_percent(tmp_path, capsys):
     train_q = {p[0]["content"] for p in read(tmp_path, "sciknoweval", "train").prompt}
     assert test_q not in train_q and len(train_q) == 36
     assert truths(read(tmp_path, "sciknoweval", "Physics")) == ["B"]
+    # verl groups validation metrics by data_source: each domain is its own, training rows name the dataset
+    for domain in ("Biology", "Chemistry", "Material", "Physics"):
+        df = read(tmp_path, "sciknoweval", domain)
+        assert set(df.data_source) == {domain} and {e["dataset"] for e in df.extra_info} == {"hicai-zju/SciKnowEval"}
+    assert set(read(tmp_path, "sciknoweval", "train").data_source) == {"hicai-zju/SciKnowEval"}
 
 
 def test_holdout_is_seeded_and_rounds_the_test_part_up():

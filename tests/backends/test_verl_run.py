@@ -1,0 +1,113 @@
+"""A backend=verl cell end to end around verl's trainer: the record the analysis reads, and resume.
+
+verl's training itself needs GPUs; it is replaced by a function that logs what verl's trainer logs
+through verl's own ``file`` logger (``verl.utils.tracking.FileLogger``), in the process where the
+config's Ray runtime environment would put it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+from verl.utils.tracking import FileLogger
+
+from analysis.runs import load_runs, scores
+from pipo.backends.verl import main as verl_main
+from pipo.backends.verl.config import verl_config
+from pipo.config import ConfigError, compose_cell
+from pipo.records import RunRecord
+from pipo.run import run_cell
+
+BENCH = {"MATH500": 4, "AIME25": 2, "AMC23": 5, "Minerva": 2, "OlympiadBench": 8}
+
+
+@pytest.fixture
+def cell(tmp_path):
+    data = tmp_path / "data" / "math"
+    data.mkdir(parents=True)
+    for name, n in {"train": 3, **BENCH}.items():
+        pd.DataFrame({"data_source": [name] * n, "prompt": [[{"role": "user", "content": "1+1?"}]] * n}).to_parquet(
+            data / f"{name}.parquet"
+        )
+    return [
+        "scale=paper",
+        "backend=verl",
+        "algorithm=grpo",
+        "scale.steps=4",
+        f"backend.setup.data_dir={tmp_path / 'data'}",
+        f"run_root={tmp_path / 'runs'}",
+        "wandb.mode=disabled",
+    ]
+
+
+def fake_verl(steps, fail_after=None, acc=0.5):
+    """Logs like verl's trainer: validation at step 0 and at the end, PIPO and actor metrics per step."""
+
+    def run(config):
+        env = config.ray_kwargs.ray_init.runtime_env.env_vars
+        os.environ["VERL_FILE_LOGGER_PATH"] = env.VERL_FILE_LOGGER_PATH  # as in verl's Ray processes
+        try:
+            logger = FileLogger(config.trainer.project_name, config.trainer.experiment_name)
+        finally:
+            del os.environ["VERL_FILE_LOGGER_PATH"]
+        for step in steps:
+            data = {"actor/pg_loss": 0.1 * step, "pipo/J": acc, "pipo/verified": 1.0}
+            if step in (0, config.trainer.total_training_steps):
+                data = {} if step == 0 else data
+                data |= {f"val-core/{name}/acc/mean@1": (step + 1) / 10 for name in BENCH}
+            logger.log(data, step)
+            if step == fail_after:
+                raise KeyboardInterrupt("preempted")
+
+    return run
+
+
+def test_a_verl_cell_leaves_the_record_the_analysis_reads_and_resumes(cell, monkeypatch, tmp_path):
+    monkeypatch.setattr(verl_main, "run_verl", fake_verl(range(0, 3), fail_after=2, acc=0.1))
+    with pytest.raises(KeyboardInterrupt):
+        run_cell(compose_cell(cell))
+    record = RunRecord(next((tmp_path / "runs" / "paper").iterdir()))
+    assert record.status()["state"] == "failed"
+    assert [m["step"] for m in record.metrics()] == [1, 2]  # what the attempt logged is kept
+    assert [e["step"] for e in record.evals()] == [0]
+
+    monkeypatch.setattr(verl_main, "run_verl", fake_verl(range(2, 5), acc=0.9))  # resumed from step 2
+    final = run_cell(compose_cell(cell))
+    assert sorted(p.name for p in record.path.glob("verl_log.*")) == ["verl_log.0.jsonl", "verl_log.1.jsonl"]
+    metrics = record.metrics()
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert [m["pipo/J"] for m in metrics] == [0.1, 0.9, 0.9, 0.9]  # the resumed attempt's step 2 wins
+    assert record.status()["state"] == "done" and final["avg"]["pass@1"] == pytest.approx(0.5)
+    runs = load_runs(tmp_path / "runs").frame
+    first, last = scores(runs, "first"), scores(runs, "last")
+    assert dict(zip(first.benchmark, first.n, strict=True)) == BENCH
+    assert first["pass@1"].tolist() == pytest.approx([0.1] * 5) and last["pass@1"].tolist() == pytest.approx([0.5] * 5)
+    assert last.correct.sum() == pytest.approx(0.5 * sum(BENCH.values()))
+
+
+def test_missing_prepared_data_is_a_clear_error(cell, monkeypatch, tmp_path):
+    monkeypatch.setattr(verl_main, "run_verl", fake_verl(range(0, 5)))
+    os.remove(tmp_path / "data" / "math" / "AMC23.parquet")
+    with pytest.raises(ConfigError, match=r"prepared data missing: .*AMC23.parquet.*pipo.tasks.prepare"):
+        run_cell(compose_cell(cell))
+
+
+def test_run_verl_runs_verls_own_task_runner_with_pipo_as_its_trainer_mode(monkeypatch):
+    import verl.trainer.main_ppo as main_ppo
+
+    calls = []
+
+    def run_ppo(config, task_runner_class):
+        calls.append((config, task_runner_class))
+
+    monkeypatch.setattr(main_ppo, "run_ppo", run_ppo)
+    base = ["scale=paper", "backend=verl", "algorithm=gspo"]
+    off = verl_config(compose_cell([*base, "pipo=off"]))
+    verl_main.run_verl(off)
+    verl_main.run_verl(verl_config(compose_cell([*base, "pipo=on"])))
+    (off_cfg, off_runner), (on_cfg, on_runner) = calls
+    assert off_runner is on_runner is main_ppo.TaskRunnerV1
+    assert off_cfg == verl_config(compose_cell([*base, "pipo=off"]))  # PIPO off: verl's stock config, untouched
+    assert (off_cfg.trainer.v1.trainer_mode, on_cfg.trainer.v1.trainer_mode) == ("sync", "pipo")
