@@ -33,7 +33,7 @@ from verl.utils.torch_functional import get_constant_schedule_with_warmup  # noq
 from verl.workers.utils.losses import ppo_loss  # noqa: E402
 
 from pipo.backends.verl.config import verl_config  # noqa: E402
-from pipo.backends.verl.trainer import PIPOTrainer, performance  # noqa: E402
+from pipo.backends.verl.trainer import PIPOTrainer, performance, verifier_scores  # noqa: E402
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, pi_learning_rate  # noqa: E402
 from pipo.config import compose_cell  # noqa: E402
 
@@ -66,6 +66,7 @@ def make_batch(step: int, accs: list[float], advantages: list[float]) -> TensorD
             "old_log_probs": jagged([(-torch.rand(n, generator=gen) - 0.1).tolist() for n in LENGTHS]),
             "ref_log_prob": jagged([[-1.0] * n for n in LENGTHS]),
             "extra_fields": NonTensorStack(*[NonTensorData({"reward_extra_info": {"acc": a}}) for a in accs]),
+            "uid": NonTensorStack(*[NonTensorData(f"{step}-{i // G}") for i in range(len(LENGTHS))]),
         },
         batch_size=[len(LENGTHS)],
     )
@@ -170,6 +171,15 @@ def test_performance_counts_the_groups_dapo_dropped():
         performance([], {}, 8)
 
 
+def test_j_reads_the_verifier_score_of_each_response_but_not_of_padding_rows():
+    fields = make_batch(1, [1.0, 0.0, 1.0, 1.0], [0.0] * 4)
+    tags = [{}, {}, {}, {"is_padding": True}]
+    assert verifier_scores(fields, tags) == [1.0, 0.0, 1.0]
+    fields["extra_fields"] = NonTensorStack(*[NonTensorData({"reward_extra_info": {}}) for _ in range(4)])
+    with pytest.raises(KeyError, match="'acc'"):
+        verifier_scores(fields, [{}] * 4)
+
+
 def test_verification_update_on_a_hand_made_previous_batch(trainer):
     adv = [[1.0, -1.0, 0.5, -0.5], [0.3, -0.3, 1.2, -1.2], [0.7, -0.7, 0.1, -0.1]]
     accs = [[0, 1, 0, 0], [1, 0, 1, 0], [0, 0, 0, 1]]  # J = 0.25, 0.5, 0.25 (+ filtered)
@@ -246,6 +256,7 @@ def test_pipo_state_survives_a_checkpoint(trainer, tmp_path, monkeypatch):
         torch.testing.assert_close(resumed.pipo_previous[key].to_padded_tensor(0),
                                    trainer.pipo_previous[key].to_padded_tensor(0))
     assert "ref_log_prob" not in resumed.pipo_previous.keys()  # no KL in the verification update
+    assert list(resumed.pipo_previous["uid"]) == ["3-0", "3-0", "3-1", "3-1"]
 
 
 def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():

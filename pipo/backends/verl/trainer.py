@@ -61,10 +61,13 @@ def performance(scores: list[float], filtered: dict[float, int] | None, group_si
     return total / count
 
 
-def verifier_scores(fields: TensorDict) -> list[float]:
-    """The ``acc`` of each response (pipo/backends/verl/reward.py), read as verl's DAPO filter reads it."""
+def verifier_scores(fields: TensorDict, tags: list[dict]) -> list[float]:
+    """The ``acc`` of each response (pipo/backends/verl/reward.py), read as verl's DAPO filter reads it;
+    the rows verl added to even out data-parallel shards (``is_padding``) are not responses."""
     out = []
-    for value in fields["extra_fields"]:
+    for value, tag in zip(fields["extra_fields"], tags, strict=True):
+        if tag.get("is_padding", False):
+            continue
         extra = getattr(value, "data", value)
         info = extra.get("reward_extra_info", {}) if isinstance(extra, dict) else {}
         if "acc" not in info:
@@ -128,7 +131,7 @@ class PIPOTrainer(PPOTrainerSync):
     def _update_actor(self, batch, metrics: dict):
         fields = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id)
         n = self.config.actor_rollout_ref.rollout.n
-        J = performance(verifier_scores(fields), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)  # 1
+        J = performance(verifier_scores(fields, batch.tags), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)  # 1
         feedback = self.pipo_feedback.compute(J)  # 2-4
         with marked_timer("pipo", self.timing_raw, color="purple"):
             metrics.update(self.verification_update(feedback))  # 5-7
@@ -190,14 +193,11 @@ class PIPOTrainer(PPOTrainerSync):
 
     # --- checkpoints ----------------------------------------------------------------------------
     def pipo_state(self) -> dict[str, Any]:
-        prev = None if self.pipo_previous is None else self.pipo_previous.to_dict()
-        return {"feedback": self.pipo_feedback.state_dict(), "previous": prev, "tags": self.pipo_tags}
+        return {"feedback": self.pipo_feedback.state_dict(), "previous": self.pipo_previous, "tags": self.pipo_tags}
 
     def load_pipo_state(self, state: dict[str, Any]) -> None:
         self.pipo_feedback.load_state_dict(state["feedback"])
-        prev = state["previous"]
-        self.pipo_previous = None if prev is None else TensorDict(prev, batch_size=[len(state["tags"])])
-        self.pipo_tags = list(state["tags"])
+        self.pipo_previous, self.pipo_tags = state["previous"], list(state["tags"])
 
     def _save_checkpoint(self):
         folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
