@@ -4,6 +4,7 @@ python reproduce/train.py algorithm=grpo pipo=on            # tiny scale, this m
 python reproduce/train.py pipo=off seed=21 pipo.lam=0.5     # any Hydra override
 python reproduce/train.py -m algorithm=grpo,dapo pipo.lam=0,0.1,1 pipo.window=4,8
 python reproduce/train.py --help                            # config groups and options
+python reproduce/train.py scale=paper backend=verl algorithm=dapo --verl-config   # the verl config it would run
 """
 
 import os
@@ -24,6 +25,10 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    if "--verl-config" in sys.argv:  # print the complete verl config of the cell, run nothing
+        from pipo.backends.verl.config import main as print_verl_config
+
+        sys.exit(print_verl_config([a for a in sys.argv[1:] if a != "--verl-config"]))
     if {"-m", "--multirun"} & set(sys.argv) and not os.environ.get("PIPO_VALIDATED"):
         from pipo.sweeps import validate_multirun
 

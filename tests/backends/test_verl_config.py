@@ -82,10 +82,11 @@ def test_verl_overrides_reach_the_config_and_unknown_keys_are_refused():
     assert any("backend is not verl" in p for p in problems(compose_cell(["+verl.trainer.save_freq=3"])))
 
 
-def test_the_cli_prints_the_complete_verl_config():
+@pytest.mark.parametrize("cli", [["-m", "pipo.backends.verl.config"], ["reproduce/train.py", "--verl-config"]])
+def test_the_cli_prints_the_complete_verl_config(cli):
     out = subprocess.run(
-        [sys.executable, "-m", "pipo.backends.verl.config", "scale=paper", "algorithm=gspo", "pipo.lam=0.5"],
-        capture_output=True, text=True, check=True,
+        [sys.executable, *cli, "scale=paper", "backend=verl", "algorithm=gspo", "pipo.lam=0.5"],
+        capture_output=True, text=True, check=True, cwd=SWEEPS_DIR.parent,
     ).stdout
     printed = OmegaConf.create(out[out.index("actor_rollout_ref:"):])
     assert printed.actor_rollout_ref.actor.policy_loss.loss_mode == "gspo" and printed.pipo.lam == 0.5

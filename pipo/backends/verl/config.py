@@ -202,11 +202,11 @@ def verl_config(cfg: DictConfig) -> DictConfig:
                 "lr": p.lr,
                 "group_norm": p.group_norm,
             }
-    overrides = OmegaConf.to_container(cfg.verl, resolve=True) if cfg.verl else {}
-    try:
-        out = OmegaConf.merge(out, overrides)
-    except Exception as err:  # omegaconf names the key verl does not have
-        raise ConfigError(f"verl.* override rejected by verl's config: {err}") from err
+    if cfg.verl:
+        try:
+            out = OmegaConf.merge(out, OmegaConf.to_container(cfg.verl, resolve=True))
+        except Exception as err:  # omegaconf names the key verl does not have
+            raise ConfigError(f"verl.* override rejected by verl's config: {err}") from err
     validate_verl(out)
     return out
 
