@@ -34,6 +34,8 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
                 "gspo": (3e-4, 4e-4), "dapo": (0.2, 0.28)}.get(a.name, (0.2, 0.2))
             assert actor.loss_agg_mode == ("seq-mean-token-mean" if a.name == "gspo" else "token-mean")
             assert actor.optim.lr == 1e-6 and v.trainer.total_training_steps == s.steps
+            # verl stops at total_epochs passes too (drop_last batches): the passes must cover the steps
+            assert v.trainer.total_epochs * (cfg.task.train_size // a.batch_size) >= s.steps
             if a.name == "ppo":  # critic, GAE, KL 0.001 in the reward and not in the loss
                 assert v.critic.enable and v.algorithm.adv_estimator == "gae" and v.critic.optim.lr == 1e-5
                 assert v.algorithm.use_kl_in_reward and v.algorithm.kl_ctrl.kl_coef == 0.001

@@ -119,7 +119,9 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "trainer.nnodes": 1,
         "trainer.n_gpus_per_node": s.resources.gpus,
         "trainer.total_training_steps": s.steps,
-        "trainer.total_epochs": max(a.epochs, 1),
+        # the budget is total_training_steps; enough passes over the data for it (verl ends at whichever
+        # comes first, and DAPO's filter draws up to max_gen_rounds batches of prompts per step)
+        "trainer.total_epochs": a.epochs * a.max_gen_rounds + 1,
         "trainer.save_freq": s.save_every,
         "trainer.test_freq": s.eval.every,
         "trainer.critic_warmup": a.critic_warmup_steps,
@@ -144,11 +146,10 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
             "critic.cliprange_value": a.cliprange_value,
             "critic.grad_clip": s.grad_clip,
         }
-    if a.filter_groups:  # DAPO: drop groups whose verifier scores are all equal
+    if a.filter_groups:  # DAPO: drop groups whose verifier scores are all equal (verl's v1 refills the batch)
         v |= {
             "algorithm.filter_groups.enable": True,
             "algorithm.filter_groups.metric": "acc",
-            "algorithm.filter_groups.max_num_gen_batches": a.max_gen_rounds,
         }
     if a.overlong_buffer_fraction > 0:  # DAPO's soft overlong penalty, through verl's dapo reward manager
         v["reward.reward_manager.name"] = "dapo"
