@@ -13,6 +13,7 @@ import contextlib
 import copy
 import functools
 import io
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,9 +120,9 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "trainer.nnodes": 1,
         "trainer.n_gpus_per_node": s.resources.gpus,
         "trainer.total_training_steps": s.steps,
-        # the budget is total_training_steps; enough passes over the data for it (verl ends at whichever
-        # comes first, and DAPO's filter draws up to max_gen_rounds batches of prompts per step)
-        "trainer.total_epochs": a.epochs * a.max_gen_rounds + 1,
+        # the budget is total_training_steps; verl also stops after total_epochs passes of whole batches
+        # (DAPO's filter draws up to max_gen_rounds batches of prompts per step): enough passes for it
+        "trainer.total_epochs": math.ceil(s.steps * a.max_gen_rounds / max(1, t.train_size // (a.batch_size // div))),
         "trainer.save_freq": s.save_every,
         "trainer.test_freq": s.eval.every,
         "trainer.critic_warmup": a.critic_warmup_steps,
