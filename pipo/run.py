@@ -64,9 +64,9 @@ def _run_verl(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> 
     from pipo.backends.verl.main import run_verl
     from pipo.backends.verl.records import import_logs, next_log_path
 
-    config = verl_config(cfg)  # validated before anything is written
+    config = verl_config(cfg)  # validated, and the data checked, before anything is written
+    sizes = _benchmark_sizes([config.data.train_files, *config.data.val_files], ["train", *cfg.task.benchmarks])
     _start(cfg, sig, name, path, record)
-    sizes = _benchmark_sizes(config.data.val_files, list(cfg.task.benchmarks))
     env = {  # for verl's processes: its file logger into the record; the cell's W&B run, resumed
         "VERL_FILE_LOGGER_PATH": str(next_log_path(path).resolve()),
         "WANDB_RUN_ID": sig,

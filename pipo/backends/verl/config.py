@@ -187,23 +187,14 @@ def verl_config(cfg: DictConfig) -> DictConfig:
         if not _has(out, key):
             raise ConfigError(f"verl {_version()} has no config key {key!r} (the PIPO mapping needs updating)")
         OmegaConf.update(out, key, value, merge=False)
+    reward_kwargs = _reward_kwargs(cfg)
     with open_dict(out):
-        out.reward["reward_kwargs"] = _reward_kwargs(cfg)
+        out.reward["reward_kwargs"] = reward_kwargs  # verl's dapo reward manager reads it here
         out.reward.custom_reward_function["reward_kwargs"] = {
-            k: v for k, v in _reward_kwargs(cfg).items() if k in ("verifier", "eval_verifier")
+            k: reward_kwargs[k] for k in ("verifier", "eval_verifier")  # compute_score's keyword arguments
         }
-        if cfg.pipo.enabled:
-            p = cfg.pipo
-            out["pipo"] = {
-                "lam": p.lam,
-                "window": p.window,
-                "min_history": p.min_history,
-                "eps": p.eps,
-                "ddof": p.ddof,
-                "delta_clip": p.delta_clip,
-                "lr": p.lr,
-                "group_norm": p.group_norm,
-            }
+        if cfg.pipo.enabled:  # what pipo.backends.verl.trainer.PIPOTrainer reads
+            out["pipo"] = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}
     if cfg.verl:
         try:
             out = OmegaConf.merge(out, OmegaConf.to_container(cfg.verl, resolve=True))
@@ -240,7 +231,7 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the complete verl config of the cell given by ``argv``'s overrides (backend=verl implied)."""
-    from pipo.config import compose_cell
+    from pipo.config import compose_cell, validate
 
     argv = sys.argv[1:] if argv is None else argv
     if {"-h", "--help"} & set(argv):
@@ -248,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = [a for a in argv if not a.startswith("backend=")] + ["backend=verl"]
     try:
-        print(OmegaConf.to_yaml(verl_config(compose_cell(overrides)), resolve=True))
-    except ConfigError as err:
+        cfg = compose_cell(overrides)
+        validate(cfg)
+        print(OmegaConf.to_yaml(verl_config(cfg), resolve=True))
+    except Exception as err:  # noqa: BLE001 - a bad override or cell: the message, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
