@@ -161,6 +161,18 @@ def run_step(trainer, step: int, accs: list[float], advantages: list[float], fil
 def test_trainer_mode_pipo_is_verl_sync_mode_and_registered(trainer):
     assert get_trainer_cls("pipo") is PIPOTrainer
     assert trainer.trainer_mode == "sync" and type(trainer.replay_buffer).__name__ == "ReplayBuffer"
+    trainer._init_resource_pool_mgr()  # the actor role runs the worker extension; the others are verl's
+    classes = {str(role): cls.__ray_actor_class__ for role, cls in trainer.role_worker_mapping.items()}
+    assert classes == {"actor_rollout_ref": PIPOActorRolloutRefWorker}
+    # update_actor_pi is dispatched like verl's update_actor (data split over the actor's DP ranks)
+    from verl.single_controller.base.decorator import MAGIC_ATTR
+    from verl.workers.engine_workers import ActorRolloutRefWorker
+
+    ours, stock = (getattr(f, MAGIC_ATTR) for f in (PIPOActorRolloutRefWorker.update_actor_pi,
+                                                     ActorRolloutRefWorker.update_actor))
+    assert ours["blocking"] == stock["blocking"] and ours["execute_mode"] == stock["execute_mode"]
+    assert {k: (v.func, v.args) for k, v in ours["dispatch_mode"].items()} == {
+        k: (v.func, v.args) for k, v in stock["dispatch_mode"].items()}
 
 
 def test_performance_counts_the_groups_dapo_dropped():

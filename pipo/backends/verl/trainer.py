@@ -171,6 +171,7 @@ class PIPOTrainer(PPOTrainerSync):
         out["pipo/units"] = float(((rewards != 0) & (mask > 0)).sum())
         out["pipo/pi_loss"] = float(worker.get("actor/pg_loss", np.nan))
         out["pipo/clipfrac"] = float(worker.get("actor/pg_clipfrac", np.nan))
+        out["pipo/grad_norm"] = float(worker.get("grad_norm", np.nan))
         return out
 
     def _verification_info(self) -> dict[str, Any]:
