@@ -44,10 +44,19 @@ def test_two_cell_grid_through_slurm(micro_overrides, tmp_path):
 
 
 def wait_and_release(job: str) -> None:
-    for _ in range(300):  # a requeued job waits for its begin time: make it eligible now
+    """A requeued job waits for a begin time SLURM sets once it is pending again: make it eligible now
+    (an update sent while the job is still being stopped leaves that wait in place)."""
+    seen_pending = False
+    for _ in range(600):
         time.sleep(0.2)
-        if subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True).returncode == 0:
-            return
+        state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True, text=True).stdout
+        if state.startswith("PENDING"):
+            seen_pending = True
+            if "BeginTime" not in state:
+                return
+            subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], capture_output=True)
+        elif seen_pending:
+            return  # running again
 
 
 @pytest.mark.parametrize("stop", ["requeue", "usr2"])
