@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
@@ -78,6 +78,8 @@ class LocalTrainer:
     def __init__(
         self, cfg: DictConfig, task: TaskData, model_path: Path, record: RunRecord, wandb: WandbMirror
     ) -> None:
+        # resolved once: an interpolated key (pipo.lr = ${scale.lr}) is otherwise parsed on every read
+        cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
         self.cfg, self.task, self.record, self.wandb = cfg, task, record, wandb
         a, s = cfg.algorithm, cfg.scale
         self.device = torch.device(cfg.backend.device)
