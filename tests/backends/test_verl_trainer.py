@@ -18,24 +18,22 @@ from functools import partial
 from types import SimpleNamespace
 
 import pytest
+import ray
 import torch
+import transfer_queue as tq
+from omegaconf import OmegaConf
 from tensordict import NonTensorData, NonTensorStack, TensorDict
+from verl.trainer.ppo.core_algos import get_policy_loss_fn
+from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
+from verl.utils import tensordict_utils as tu
+from verl.utils.config import omega_conf_to_dataclass
+from verl.utils.torch_functional import get_constant_schedule_with_warmup
+from verl.workers.utils.losses import ppo_loss
 
-ray = pytest.importorskip("ray")
-tq = pytest.importorskip("transfer_queue")
-
-from omegaconf import OmegaConf  # noqa: E402
-from verl.trainer.ppo.core_algos import get_policy_loss_fn  # noqa: E402
-from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls  # noqa: E402
-from verl.utils import tensordict_utils as tu  # noqa: E402
-from verl.utils.config import omega_conf_to_dataclass  # noqa: E402
-from verl.utils.torch_functional import get_constant_schedule_with_warmup  # noqa: E402
-from verl.workers.utils.losses import ppo_loss  # noqa: E402
-
-from pipo.backends.verl.config import verl_config  # noqa: E402
-from pipo.backends.verl.trainer import PIPOTrainer, performance, verifier_scores  # noqa: E402
-from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, pi_learning_rate  # noqa: E402
-from pipo.config import compose_cell  # noqa: E402
+from pipo.backends.verl.config import verl_config
+from pipo.backends.verl.trainer import PIPOTrainer, performance, verifier_scores
+from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, pi_learning_rate
+from pipo.config import compose_cell
 
 G = 2  # rollout n
 LENGTHS = [3, 2, 4, 1]  # response lengths of the 4 responses (2 groups of 2)
