@@ -280,3 +280,7 @@ def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "trainer: pipo.backends.verl.trainer" in out.stdout, out.stderr[-2000:]
+    # without Ray (the local backend) the plugin loads but leaves verl's trainer stack unimported
+    code = "import sys, verl; print(sorted(m for m in sys.modules if m.startswith(('pipo', 'verl.trainer.ppo.v1'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "['pipo', 'pipo.backends', 'pipo.backends.verl', 'pipo.backends.verl.plugin']"
