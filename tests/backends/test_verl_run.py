@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from verl.utils.tracking import FileLogger
 
-from analysis.runs import load_runs, scores
+from analysis.runs import load_metrics, load_runs, scores
 from pipo.backends.verl import main as verl_main
 from pipo.backends.verl.config import verl_config
 from pipo.config import ConfigError, compose_cell
@@ -53,7 +53,8 @@ def fake_verl(steps, fail_after=None, acc=0.5):
         finally:
             del os.environ["VERL_FILE_LOGGER_PATH"]
         for step in steps:
-            data = {"actor/pg_loss": 0.1 * step, "pipo/J": acc, "pipo/verified": 1.0}
+            data = {"actor/pg_loss": 0.1 * step, "pipo/J": acc, "pipo/verified": 1.0, "timing_s/step": 60.0,
+                    "critic/score/mean": acc, "response_length/mean": 100.0}
             if step in (0, config.trainer.total_training_steps):
                 data = {} if step == 0 else data
                 data |= {f"val-core/{name}/acc/mean@1": (step + 1) / 10 for name in BENCH}
@@ -85,6 +86,8 @@ def test_a_verl_cell_leaves_the_record_the_analysis_reads_and_resumes(cell, monk
     assert dict(zip(first.benchmark, first.n, strict=True)) == BENCH
     assert first["pass@1"].tolist() == pytest.approx([0.1] * 5) and last["pass@1"].tolist() == pytest.approx([0.5] * 5)
     assert last.correct.sum() == pytest.approx(0.5 * sum(BENCH.values()))
+    curves = load_metrics(record.path)  # what the training-dynamics and wall-clock figures read
+    assert curves["timing/step"].tolist() == [60.0] * 4 and curves["critic/score/mean"].tolist()[-1] == 0.9
 
 
 def test_missing_prepared_data_is_a_clear_error(cell, monkeypatch, tmp_path):

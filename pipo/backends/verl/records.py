@@ -3,8 +3,10 @@
 Each attempt of a cell (first run, then every resume) logs to its own ``verl_log.<n>.jsonl`` in the
 run directory (verl's file logger truncates its file on open). Rows are ``{"step", "data"}``; a later
 attempt's row for a step replaces an earlier one (a resumed run repeats the steps after its checkpoint).
-Scalar metrics go to ``metrics.jsonl``; each validation (``val-core/<benchmark>/acc/mean@1``, the data
-source of a prepared benchmark row being the benchmark's name) becomes an ``eval.json`` entry.
+Scalar metrics go to ``metrics.jsonl`` (verl's names, which the local trainer shares, e.g.
+``critic/score/mean``; ``timing_s/*`` also as ``timing/*``); each validation
+(``val-core/<benchmark>/acc/mean@1``, the data source of a prepared benchmark row being the
+benchmark's name) becomes an ``eval.json`` entry.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ def import_logs(record: RunRecord, sizes: dict[str, int]) -> list[dict]:
     for step in sorted(rows):
         data = rows[step]
         scalars = {k: v for k, v in data.items() if isinstance(v, int | float) and not VAL_KEY.match(k)}
+        # verl times as timing_s/<what>; the analysis (Figure 5) reads the local trainer's timing/<what>
+        scalars |= {"timing/" + k.removeprefix("timing_s/"): v for k, v in scalars.items() if k.startswith("timing_s/")}
         if scalars:
             metrics.append({"step": step, **{k: (None if isinstance(v, float) and math.isnan(v) else v)
                                              for k, v in scalars.items()}})
