@@ -31,9 +31,9 @@ from verl.utils.torch_functional import get_constant_schedule_with_warmup
 from verl.workers.utils.losses import ppo_loss
 
 from pipo.backends.verl.config import verl_config
-from pipo.backends.verl.trainer import PIPOTrainer, performance, verifier_scores
+from pipo.backends.verl.trainer import PIPOTrainer, performance, pipo_settings, verifier_scores
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, pi_learning_rate
-from pipo.config import compose_cell
+from pipo.config import CONF_DIR, compose_cell
 
 G = 2  # rollout n
 LENGTHS = [3, 2, 4, 1]  # response lengths of the 4 responses (2 groups of 2)
@@ -171,6 +171,15 @@ def test_trainer_mode_pipo_is_verl_sync_mode_and_registered(trainer):
     assert ours["blocking"] == stock["blocking"] and ours["execute_mode"] == stock["execute_mode"]
     assert {k: (v.func, v.args) for k, v in ours["dispatch_mode"].items()} == {
         k: (v.func, v.args) for k, v in stock["dispatch_mode"].items()}
+
+
+def test_pipo_settings_for_verls_own_cli_come_from_conf():
+    verl = {"actor_rollout_ref": {"actor": {"optim": {"lr": 3e-6}}}}
+    on_yaml = OmegaConf.load(CONF_DIR / "pipo" / "on.yaml")
+    settings = pipo_settings(OmegaConf.create({**verl, "pipo": {"window": 4}}))
+    assert settings.window == 4 and settings.lam == on_yaml.lam and settings.lr == 3e-6  # η_PI = the actor's lr
+    with pytest.raises(ValueError, match="unknown pipo settings \\['lamda'\\]"):
+        pipo_settings(OmegaConf.create({**verl, "pipo": {"lamda": 0.5}}))
 
 
 def test_performance_counts_the_groups_dapo_dropped():

@@ -39,6 +39,7 @@ from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn
 from pipo.algorithm.feedback import Feedback, ImprovementFeedback
 from pipo.algorithm.verification import decide, pi_rewards
 from pipo.backends.verl.worker import PI_LR_KEY, PIPOActorRolloutRefWorker
+from pipo.config import CONF_DIR
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +91,16 @@ def attributions(fields: TensorDict, algorithm: str, group_size: int, group_norm
     return response_to_nested(a, mask)
 
 
-PIPO_DEFAULTS = {"lam": 0.1, "window": 8, "min_history": 2, "eps": 1e-6, "ddof": 0, "delta_clip": None,
-                 "group_norm": "size"}
-
-
 def pipo_settings(config: DictConfig) -> DictConfig:
-    """The config's ``pipo`` section over PIPO_SPEC's defaults; η_PI defaults to the actor's learning rate."""
-    defaults = {**PIPO_DEFAULTS, "lr": config.actor_rollout_ref.actor.optim.lr}
-    return OmegaConf.merge(defaults, config.get("pipo") or {})
+    """The config's ``pipo`` section over ``conf/pipo/on.yaml`` (the one place PIPO's defaults live);
+    η_PI defaults to the actor's learning rate."""
+    defaults = OmegaConf.load(CONF_DIR / "pipo" / "on.yaml")
+    defaults.lr = config.actor_rollout_ref.actor.optim.lr
+    given = config.get("pipo") or {}
+    unknown = sorted(set(given) - set(defaults) - {"enabled"})
+    if unknown:
+        raise ValueError(f"unknown pipo settings {unknown} (known: {sorted(set(defaults) - {'enabled'})})")
+    return OmegaConf.merge({k: v for k, v in defaults.items() if k != "enabled"}, given)
 
 
 def attribution_name(config: DictConfig) -> str:
