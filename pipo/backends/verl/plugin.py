@@ -11,14 +11,13 @@ from __future__ import annotations
 import sys
 
 
-def register() -> bool:
-    """Register ``PIPOTrainer`` under ``pipo`` (idempotent); True once registered."""
-    from verl.trainer.ppo.v1.trainer_base import TRAINER_REGISTRY, register_trainer
+def register() -> None:
+    """Register ``PIPOTrainer`` under ``pipo`` (importing it does; registering again is a no-op)."""
+    from verl.trainer.ppo.v1.trainer_base import register_trainer
 
     from pipo.backends.verl.trainer import PIPOTrainer
 
     register_trainer("pipo")(PIPOTrainer)
-    return TRAINER_REGISTRY.get("pipo") is PIPOTrainer
 
 
 def _in_ray_process() -> bool:
