@@ -211,7 +211,7 @@ class LocalTrainer:
         with torch.no_grad():
             old_lp = roll.log_probs if roll.log_probs is not None else self._log_probs(self.policy, roll)
             ref_lp = self._log_probs(self.ref, roll) if self.ref is not None else None
-        m["timing/old_log_prob"] = time.perf_counter() - t
+        m["timing/ref"] = time.perf_counter() - t  # the KL reference's forward (verl's name for it)
 
         # the base algorithm's learning signal on B_t
         t = time.perf_counter()
