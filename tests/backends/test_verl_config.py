@@ -82,6 +82,10 @@ def test_verl_overrides_reach_the_config_and_unknown_keys_are_refused():
     with pytest.raises(ConfigError, match="verl rejects"):  # verl's own ActorConfig check
         verl_config(compose_cell([*base, "+verl.actor_rollout_ref.actor.loss_agg_mode=bogus"]))
     assert any("backend is not verl" in p for p in problems(compose_cell(["+verl.trainer.save_freq=3"])))
+    # a critic's model config that cannot be read: the cause and the key, on the one line a plan shows
+    with pytest.raises(ConfigError) as err:
+        verl_config(compose_cell(["scale=paper", "backend=verl", "algorithm=ppo", "model.hf_id=/no/such/model"]))
+    assert "\n" not in str(err.value) and "/no/such/model" in str(err.value) and "critic.model" in str(err.value)
 
 
 @pytest.mark.parametrize("cli", [["-m", "pipo.backends.verl.config"], ["reproduce/train.py", "--verl-config"]])

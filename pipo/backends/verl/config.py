@@ -214,7 +214,10 @@ def validate_verl(config: DictConfig) -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # verl prints its verdict; ours is the exception
             validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     except (AssertionError, ValueError, TypeError, InstantiationException) as err:
-        raise ConfigError(f"verl rejects the config: {err}") from err
+        # one line: a sweep's plan shows the first line of a cell's problem (e.g. a model whose config
+        # cannot be fetched: hydra's "Error in call to target …" line, then the cause and the key)
+        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise ConfigError(f"verl rejects the config: {reason}") from err
 
 
 def _has(config: DictConfig, key: str) -> bool:
