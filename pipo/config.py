@@ -320,9 +320,6 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"backend={c.backend.name!r}: expected local or verl")
     if c.backend.name == "verl" and s.name == "tiny":
         out.append("backend=verl runs the paper's models (scale=paper); tiny cells run with backend=local")
-    if c.backend.name == "verl" and a.name == "sdpo":
-        out.append("algorithm=sdpo with backend=verl: verl 0.9 has no SDPO (it lives in the lasgroup/SDPO fork); "
-                   "run SDPO cells with backend=local")
     if c.verl and c.backend.name != "verl":
         out.append("verl.* overrides are given but backend is not verl")
     if set(c.task.benchmarks) != {sp["stands_for"] for sp in c.task.standin.splits.values()}:

@@ -22,14 +22,10 @@ def test_every_option_of_every_group_composes_and_validates(group):
         assert cfg[group].name == option if "name" in cfg[group] else True
 
 
-def test_verl_backend_refuses_tiny_cells_and_sdpo():
+def test_verl_backend_refuses_tiny_cells():
     found = problems(compose_cell(["backend=verl"]))
     assert any("tiny cells run with backend=local" in p for p in found)
-    found = problems(compose_cell(["backend=verl", "scale=paper", "algorithm=sdpo"]))
-    assert found == [
-        "algorithm=sdpo with backend=verl: verl 0.9 has no SDPO (it lives in the lasgroup/SDPO fork); "
-        "run SDPO cells with backend=local"
-    ]
+    assert problems(compose_cell(["backend=verl", "scale=paper", "algorithm=sdpo"])) == []
 
 
 def test_defaults_are_the_tiny_grpo_pipo_cell():

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from pipo.algorithm import AttributionConfig, actor_config, get_attribution_fn, policy_loss
+from pipo.algorithm.self_distillation import demonstrations, ema_update, sdpo_token_loss
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.rollout import Rollout
 from pipo.tasks import Verifier
@@ -42,11 +43,11 @@ def test_sdpo_demonstrations_and_token_loss_gradient():
     scores = torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 0.0])
     group = np.array([0, 0, 0, 1, 1, 1])
     # the first *other* response of the group with a score ≥ 1; none in an all-wrong group
-    assert base.demonstrations(scores, group, 1.0) == [2, 0, 0, None, None, None]
+    assert demonstrations(scores, group, 1.0) == [2, 0, 0, None, None, None]
     lp = torch.tensor([[-1.0, -2.0]], requires_grad=True)
     old = torch.tensor([[-1.0, -2.5]])
     teacher = torch.tensor([[-0.5, -3.0]])
-    loss = base.sdpo_token_loss(lp, old, teacher, is_clip=1.5).sum()
+    loss = sdpo_token_loss(lp, old, teacher, is_clip=1.5).sum()
     loss.backward()
     # gradient w · (log π_s − log π_t): token 1 w = 1, 1·(-0.5); token 2 w = min(e^0.5, 1.5) = 1.5, 1.5·1.0
     assert lp.grad[0].tolist() == pytest.approx([-0.5, 1.5])
@@ -71,7 +72,7 @@ def test_ema_update():
     with torch.no_grad():
         t.weight.fill_(1.0)
         s.weight.fill_(3.0)
-    base.ema_update(t, s, 0.05)
+    ema_update(t, s, 0.05)
     assert t.weight.item() == pytest.approx(0.95 * 1.0 + 0.05 * 3.0)
 
 

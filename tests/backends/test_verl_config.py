@@ -19,17 +19,13 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
         for cell in plan(load_sweep(name), ["scale=paper", "backend=verl", f"model.hf_id={hf_dir}"]):
             cfg = cell.cfg
             a, s = cfg.algorithm, cfg.scale
-            if a.name == "sdpo":  # verl 0.9 has no SDPO: refused before launch, with the reason
-                assert any("verl 0.9 has no SDPO" in p for p in cell.problems), cell.label
-                sdpo += 1
-                continue
             assert not cell.problems, (cell.label, cell.problems)
             v = verl_config(cfg)  # raises unless verl's validate_config accepts it
             actor = v.actor_rollout_ref.actor
             assert v.data.train_batch_size == a.batch_size and actor.ppo_mini_batch_size == a.mini_batch_size
             assert v.actor_rollout_ref.rollout.n == a.rollout_n
             assert (v.data.max_prompt_length, v.data.max_response_length) == (512, 4096)
-            assert actor.policy_loss.loss_mode == {"gspo": "gspo"}.get(a.name, "vanilla")
+            assert actor.policy_loss.loss_mode == {"gspo": "gspo"}.get(a.name, "vanilla")  # SDPO: PIPO's PI loss
             assert (actor.clip_ratio_low, actor.clip_ratio_high) == {
                 "gspo": (3e-4, 4e-4), "dapo": (0.2, 0.28)}.get(a.name, (0.2, 0.2))
             assert actor.loss_agg_mode == ("seq-mean-token-mean" if a.name == "gspo" else "token-mean")
@@ -40,6 +36,12 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
                 assert v.critic.enable and v.algorithm.adv_estimator == "gae" and v.critic.optim.lr == 1e-5
                 assert v.algorithm.use_kl_in_reward and v.algorithm.kl_ctrl.kl_coef == 0.001
                 assert not actor.use_kl_loss
+            elif a.name == "sdpo":  # Table 5: 32 prompts × 8, no KL; the reference model is the EMA teacher
+                assert (a.batch_size, a.mini_batch_size, a.rollout_n) == (32, 32, 8)
+                assert v.algorithm.adv_estimator == "self_teacher" and not v.algorithm.use_kl_in_reward
+                assert not actor.use_kl_loss and not v.actor_rollout_ref.ref.fsdp_config.param_offload
+                assert dict(v.sdpo) == {"is_clip": 2.0, "teacher_ema": 0.05, "success_threshold": 1.0}
+                sdpo += 1
             else:  # group-relative, KL 0.001 in the loss
                 assert v.algorithm.adv_estimator == "grpo" and not v.algorithm.use_kl_in_reward
                 assert actor.use_kl_loss and actor.kl_loss_coef == 0.001 and actor.kl_loss_type == "low_var_kl"
@@ -59,6 +61,7 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
             assert v.trainer.default_local_dir.endswith(f"paper/{cell.signature}/ckpt")
             checked += 1
     assert checked >= 80 and sdpo == 2  # Table 3's SDPO and SDPO+PIPO
+    assert "sdpo" not in verl_config(compose_cell(["scale=paper", "backend=verl", "algorithm=grpo"]))
 
 
 def test_pipo_off_is_verl_stock_config_and_on_adds_only_the_pipo_section():

@@ -114,3 +114,7 @@ def test_run_verl_runs_verls_own_task_runner_with_pipo_as_its_trainer_mode(monke
     assert off_runner is on_runner is main_ppo.TaskRunnerV1
     assert off_cfg == verl_config(compose_cell([*base, "pipo=off"]))  # PIPO off: verl's stock config, untouched
     assert (off_cfg.trainer.v1.trainer_mode, on_cfg.trainer.v1.trainer_mode) == ("sync", "pipo")
+    sdpo = ["scale=paper", "backend=verl", "algorithm=sdpo", "model=qwen3_8b", "task=sciknoweval"]
+    for pipo, mode in (("off", "sdpo"), ("on", "pipo_sdpo")):  # verl has no SDPO: ours, with or without PIPO
+        verl_main.run_verl(verl_config(compose_cell([*sdpo, f"pipo={pipo}"])))
+        assert calls[-1][0].trainer.v1.trainer_mode == mode

@@ -284,11 +284,11 @@ def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():
         "@ray.remote\n"
         "def probe():\n"
         "    from verl.trainer.ppo.v1 import get_trainer_cls\n"
-        "    return get_trainer_cls('pipo').__module__\n"
-        "print('trainer:', ray.get(probe.remote()))\n"
+        "    return [get_trainer_cls(m).__name__ for m in ('pipo', 'sdpo', 'pipo_sdpo')]\n"
+        "print('trainers:', ray.get(probe.remote()))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert "trainer: pipo.backends.verl.trainer" in out.stdout, out.stderr[-2000:]
+    assert "trainers: ['PIPOTrainer', 'SDPOTrainer', 'PIPOSDPOTrainer']" in out.stdout, out.stderr[-2000:]
     # without Ray (the local backend) the plugin loads but leaves verl's trainer stack unimported
     code = "import sys, verl; print(sorted(m for m in sys.modules if m.startswith(('pipo', 'verl.trainer.ppo.v1'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -1,7 +1,8 @@
 """Pieces of the base algorithms that verl's ``core_algos`` does not provide as functions.
 
 DAPO's dynamic-sampling filter and soft overlong penalty (verl keeps them inside its trainer and
-reward manager), and SDPO's self-teacher (arXiv 2601.20802; its reference code is a verl fork).
+reward manager), and SDPO's self-teacher forward on the local model (its loss, demonstrations and
+EMA are in ``pipo.algorithm.self_distillation``, shared with the verl backend).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from pipo.algorithm.self_distillation import demonstrations
 from pipo.backends.local.rollout import Rollout, log_probs
 
 
@@ -31,14 +33,6 @@ def overlong_penalty(lengths: torch.Tensor, max_length: int, buffer: int, factor
         return torch.zeros_like(lengths, dtype=torch.float32)
     exceed = lengths.float() - (max_length - buffer)
     return torch.clamp(-exceed / buffer * factor, max=0.0)
-
-
-def demonstrations(scores: torch.Tensor, group: np.ndarray, threshold: float) -> list[int | None]:
-    """For each response, the first *other* response of its group scoring ≥ threshold (None if none)."""
-    out: list[int | None] = []
-    for i, g in enumerate(group):
-        out.append(next((j for j in np.flatnonzero(group == g) if j != i and scores[j] >= threshold), None))
-    return out
 
 
 @torch.no_grad()
@@ -72,18 +66,3 @@ def self_teacher_log_probs(
     out[rows] = log_probs(teacher, ids, attn.to(ids.device), position_ids.to(ids.device), R) * roll.response_mask[rows]
     has[rows] = True
     return out, has
-
-
-def sdpo_token_loss(
-    log_prob: torch.Tensor, old_log_prob: torch.Tensor, teacher_log_prob: torch.Tensor, is_clip: float
-) -> torch.Tensor:
-    """Per-token sampled-token reverse KL: w · stopgrad(log π_s − log π_t) · log π_s, w = min(π_s/π_old, clip)."""
-    weight = torch.exp(log_prob - old_log_prob).clamp(max=is_clip).detach()
-    return weight * (log_prob - teacher_log_prob).detach() * log_prob
-
-
-@torch.no_grad()
-def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, tau: float) -> None:
-    """teacher ← (1 − τ) teacher + τ student."""
-    for t, s in zip(teacher.parameters(), student.parameters(), strict=True):
-        t.lerp_(s, tau)

@@ -37,6 +37,7 @@ from pipo.algorithm import (
     pi_rewards,
     policy_loss,
 )
+from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
 from pipo.backends.local.rollout import Rollout, concat_rollouts, generate, log_probs
@@ -317,7 +318,7 @@ class LocalTrainer:
             )
         )
         if self.teacher is not None:
-            base.ema_update(self.teacher, self.policy, a.teacher_ema)
+            ema_update(self.teacher, self.policy, a.teacher_ema)
         return m
 
     def verification_step(self, fb: Feedback) -> dict[str, Any]:
@@ -383,7 +384,7 @@ class LocalTrainer:
         a = self.cfg.algorithm
 
         def loss_fn(lp: torch.Tensor, rows: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
-            loss_mat = base.sdpo_token_loss(lp, old_lp[rows], signal["teacher_log_probs"][rows], a.is_clip)
+            loss_mat = sdpo_token_loss(lp, old_lp[rows], signal["teacher_log_probs"][rows], a.is_clip)
             totals = _batch_totals(mask[sl])
             loss = agg_loss(loss_mat * signal["distill_mask"][rows], mask[rows], a.loss_agg_mode, **totals)
             return loss, {"pg_loss": loss.item()}

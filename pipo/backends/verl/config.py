@@ -15,6 +15,7 @@ import functools
 import io
 import math
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,6 +155,12 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         }
     if a.overlong_buffer_fraction > 0:  # DAPO's soft overlong penalty, through verl's dapo reward manager
         v["reward.reward_manager.name"] = "dapo"
+    if a.adv_estimator == "self_teacher":  # SDPO: verl's reference model is the EMA teacher, used every step
+        # and moved towards the actor, so it stays on the GPU; its inputs hold a sibling's response too
+        v |= {
+            f"{ref}.fsdp_config.param_offload": False,
+            f"{ref}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu + s.max_response_length,
+        }
     return v
 
 
@@ -175,13 +182,11 @@ def _reward_kwargs(cfg: DictConfig) -> dict[str, Any]:
 def verl_config(cfg: DictConfig) -> DictConfig:
     """The complete verl config of the cell ``cfg`` (backend=verl), validated by verl.
 
-    With PIPO on it carries a ``pipo`` section that the PIPO trainer reads; with PIPO off it is
-    exactly the config verl's stock trainer runs.
+    With PIPO on it carries a ``pipo`` section that the PIPO trainer reads, for SDPO an ``sdpo`` section
+    (``pipo.backends.verl.sdpo``); otherwise it is exactly the config verl's stock trainer runs.
     """
     if cfg.backend.name != "verl":
         raise ConfigError(f"backend={cfg.backend.name}: a verl config is made for backend=verl only")
-    if cfg.algorithm.name == "sdpo":
-        raise ConfigError("algorithm=sdpo: verl 0.9 has no SDPO (it lives in the lasgroup/SDPO fork)")
     out = stock_config()
     for key, value in cell_values(cfg).items():
         if not _has(out, key):
@@ -195,6 +200,9 @@ def verl_config(cfg: DictConfig) -> DictConfig:
         }
         if cfg.pipo.enabled:  # what pipo.backends.verl.trainer.PIPOTrainer reads
             out["pipo"] = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}
+        if cfg.algorithm.adv_estimator == "self_teacher":  # what pipo.backends.verl.sdpo reads
+            a = cfg.algorithm
+            out["sdpo"] = {"is_clip": a.is_clip, "teacher_ema": a.teacher_ema, "success_threshold": a.success_threshold}
     if cfg.verl:
         try:
             out = OmegaConf.merge(out, OmegaConf.to_container(cfg.verl, resolve=True))
@@ -211,7 +219,9 @@ def validate_verl(config: DictConfig) -> None:
     from verl.utils.config import validate_config
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # verl prints its verdict; ours is the exception
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            # verl prints its verdict (ours is the exception) and warns that a critic-free algorithm has no critic
+            warnings.filterwarnings("ignore", message="Disabled critic", category=UserWarning)
             validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     except (AssertionError, ValueError, TypeError, InstantiationException) as err:
         # one line: a sweep's plan shows the first line of a cell's problem (e.g. a model whose config

@@ -1,7 +1,8 @@
-"""verl plugin (entry point ``verl.plugins: pipo``): registers PIPO's trainer as ``trainer_mode=pipo``.
+"""verl plugin (entry point ``verl.plugins: pipo``): registers PIPO's and SDPO's trainers
+(``trainer_mode`` ``pipo``, ``sdpo``, ``pipo_sdpo``).
 
 verl imports every ``verl.plugins`` entry point on ``import verl``, in the driver and in each Ray
-process, so the task runner that reads ``trainer.v1.trainer_mode`` finds ``pipo`` in verl's trainer
+process, so the task runner that reads ``trainer.v1.trainer_mode`` finds them in verl's trainer
 registry. The registration waits for Ray (only verl's distributed processes need the trainer), so
 a plain ``import verl`` (the local backend, the tests) does not pay for importing verl's trainer stack.
 """
@@ -12,12 +13,14 @@ import sys
 
 
 def register() -> None:
-    """Register ``PIPOTrainer`` under ``pipo`` (importing it does; registering again is a no-op)."""
+    """Register the trainers (importing their modules does; registering again is a no-op)."""
     from verl.trainer.ppo.v1.trainer_base import register_trainer
 
+    from pipo.backends.verl.sdpo import PIPOSDPOTrainer, SDPOTrainer
     from pipo.backends.verl.trainer import PIPOTrainer
 
-    register_trainer("pipo")(PIPOTrainer)
+    for name, cls in (("pipo", PIPOTrainer), ("sdpo", SDPOTrainer), ("pipo_sdpo", PIPOSDPOTrainer)):
+        register_trainer(name)(cls)
 
 
 def _in_ray_process() -> bool:

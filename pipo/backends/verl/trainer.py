@@ -47,7 +47,7 @@ PARTITION = "pipo_previous"  # the TransferQueue partition the previous batch is
 STATE_FILE = "pipo.pt"
 # fields of B_t that the verification update must not see: B_{t-1}'s reward/KL/critic bookkeeping
 NOT_REPLAYED = ("ref_log_prob", "values", "returns", "rm_scores", "token_level_rewards", "token_level_scores",
-                "rollout_log_probs", "rollout_is_weights", "entropy", "extra_fields")
+                "rollout_log_probs", "rollout_is_weights", "entropy", "extra_fields", "teacher_log_probs", "sdpo_mask")
 
 
 def performance(scores: list[float], filtered: dict[float, int] | None, group_size: int) -> float:
@@ -87,6 +87,12 @@ def attributions(fields: TensorDict, algorithm: str, group_size: int, group_norm
         "advantages": fields["advantages"].to_padded_tensor(0.0),
         "response_mask": mask.to_padded_tensor(0).float(),
     }
+    if algorithm == "sdpo":  # the teacher/student log-ratio, from the fields SDPO's steps wrote
+        padded |= {
+            "teacher_log_probs": fields["teacher_log_probs"].to_padded_tensor(0.0),
+            "student_log_probs": fields["old_log_probs"].to_padded_tensor(0.0),
+            "distill_mask": fields["sdpo_mask"].to_padded_tensor(0.0),
+        }
     a = get_attribution_fn(algorithm)(padded, AttributionConfig(group_size=group_size, group_norm=group_norm))
     return response_to_nested(a, mask)
 
@@ -104,8 +110,16 @@ def pipo_settings(config: DictConfig) -> DictConfig:
 
 
 def attribution_name(config: DictConfig) -> str:
-    """PPO's token-level GAE advantages, or the group-relative ones of GRPO/GSPO/DAPO."""
-    return "ppo" if config.algorithm.adv_estimator == "gae" else "grpo"
+    """PPO's token-level GAE advantages, SDPO's self-teacher log-ratio, or the group-relative
+    advantages of GRPO/GSPO/DAPO."""
+    return {"gae": "ppo", "self_teacher": "sdpo"}.get(config.algorithm.adv_estimator, "grpo")
+
+
+def checkpoint_folder(trainer: DictConfig) -> Path:
+    """The ``global_step_N`` folder verl resumed from (``trainer`` is verl's ``trainer`` section)."""
+    if trainer.resume_mode == "resume_path":
+        return Path(trainer.resume_from_path)
+    return Path(find_latest_ckpt_path(os.path.abspath(trainer.default_local_dir)))
 
 
 @register_trainer("pipo")
@@ -215,11 +229,7 @@ class PIPOTrainer(PPOTrainerSync):
         super()._load_checkpoint()
         if self.global_steps == 0:
             return
-        trainer = self.config.trainer
-        if trainer.resume_mode == "resume_path":
-            folder = Path(trainer.resume_from_path)
-        else:
-            folder = Path(find_latest_ckpt_path(os.path.abspath(trainer.default_local_dir)))
+        folder = checkpoint_folder(self.config.trainer)
         path = folder / STATE_FILE
         if not path.exists():
             log.warning("%s has no PIPO state (%s): the window and the previous batch start empty", folder, path)

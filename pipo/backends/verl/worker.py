@@ -1,9 +1,13 @@
-"""The actor worker extension: PIPO's verification update at its own learning rate η_PI.
+"""The actor worker extension: PIPO's verification update at its own learning rate η_PI, and SDPO.
 
 verl's ``update_actor`` runs the actor's mini-batches with the policy loss, and on the last one
 steps the LR scheduler. The verification update (PIPO_SPEC §1 step 7) must instead run at η_PI,
 with the base algorithm's policy loss alone (no KL, no entropy term), and must not advance the
 schedule: the exploration update that follows is the iteration's one scheduled step.
+
+For SDPO (``pipo.backends.verl.sdpo``) the worker's reference model is the EMA teacher: the actor's
+loss becomes SDPO's (``use_sdpo_loss``), the teacher follows the actor (``ema_update_teacher``) and
+is saved with each checkpoint (``save_teacher`` / ``load_teacher``).
 """
 
 from __future__ import annotations
@@ -12,16 +16,23 @@ import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import torch
 from tensordict import TensorDict
-from verl.single_controller.base.decorator import make_nd_compute_dataproto_dispatch_fn, register
+from verl.single_controller.base.decorator import Dispatch, make_nd_compute_dataproto_dispatch_fn, register
+from verl.trainer.ppo.core_algos import agg_loss
 from verl.utils import tensordict_utils as tu
+from verl.utils.metric import AggregationType, Metric
 from verl.workers.engine_workers import ActorRolloutRefWorker
 from verl.workers.utils.losses import ppo_loss
+from verl.workers.utils.padding import no_padding_2_padding
+
+from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 
 PI_LR_KEY = "pipo_lr"  # the η_PI of a verification batch, sent with it (non-tensor data)
+TEACHER_DIR = "sdpo_teacher"  # in a checkpoint folder: each rank's shard of the EMA teacher
 
 
 @contextmanager
@@ -41,13 +52,41 @@ def pi_learning_rate(optimizer: torch.optim.Optimizer, scheduler: Any | None, lr
             group["lr"] = saved
 
 
+def sdpo_loss(config: Any, model_output: dict, data: TensorDict, dp_group=None, is_clip: float = 2.0):
+    """SDPO's per-token sampled-token reverse KL to the teacher (``sdpo_token_loss``), zero for the
+    responses without a demonstration, aggregated over the global mini-batch as verl's ``ppo_loss`` does."""
+    log_prob = no_padding_2_padding(model_output["log_probs"], data)
+    info = config.global_batch_info
+    info.update(
+        dp_size=data["dp_size"],
+        batch_num_tokens=data["batch_num_tokens"],
+        global_batch_size=data["global_batch_size"],
+        loss_scale_factor=config.loss_scale_factor,
+    )
+    d = data.select("response_mask", "old_log_probs", "teacher_log_probs", "sdpo_mask").to_padded_tensor()
+    loss_mat = sdpo_token_loss(log_prob, d["old_log_probs"], d["teacher_log_probs"], is_clip) * d["sdpo_mask"]
+    loss = agg_loss(
+        loss_mat=loss_mat, loss_mask=d["response_mask"].to(bool), loss_agg_mode=config.loss_agg_mode, **info
+    )
+    global_norm = info["dp_size"] > 1 or any(
+        info[k] is not None for k in ("batch_num_tokens", "global_batch_size", "loss_scale_factor")
+    )
+    aggregation = AggregationType.SUM if global_norm else AggregationType.MEAN  # as ppo_loss reports it
+    return loss, {"actor/pg_loss": Metric(value=loss, aggregation=aggregation)}
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's shard of a parameter (FSDP2 keeps DTensors), or the tensor itself."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
 def verification_loss_config(actor_config: Any) -> Any:
     """The actor's loss config without the KL and entropy terms (the base algorithm's policy loss only)."""
     return dataclasses.replace(actor_config, use_kl_loss=False, entropy_coeff=0.0)
 
 
 class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
-    """verl's actor/rollout/ref worker plus ``update_actor_pi``; nothing else changes."""
+    """verl's actor/rollout/ref worker plus PIPO's ``update_actor_pi`` and SDPO's teacher methods."""
 
     @register(dispatch_mode=make_nd_compute_dataproto_dispatch_fn(mesh_name="actor"))
     def update_actor_pi(self, data: TensorDict) -> TensorDict | None:
@@ -62,3 +101,37 @@ class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
         finally:
             self.actor.set_loss_fn(stock_loss)
         return output.cpu() if output is not None else None
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def use_sdpo_loss(self, is_clip: float) -> None:
+        """From now on the actor's update uses SDPO's loss (the verification update still swaps in its own)."""
+        self.loss_fn = partial(sdpo_loss, config=self.loss_fn.keywords["config"], is_clip=is_clip)
+        self.actor.set_loss_fn(self.loss_fn)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def ema_update_teacher(self, tau: float) -> None:
+        """teacher ← (1 − τ) teacher + τ actor, each rank on its own shards (same FSDP layout)."""
+        ema_update(self.ref.engine.module, self.actor.engine.module, tau)
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def save_teacher(self, folder: str) -> None:
+        """This rank's shard of the EMA teacher into ``folder/sdpo_teacher/rank_<r>.pt``."""
+        out = Path(folder) / TEACHER_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        shard = {name: _local(p).detach().cpu() for name, p in self.ref.engine.module.named_parameters()}
+        torch.save(shard, out / f"rank_{self.rank}.pt")
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def load_teacher(self, folder: str) -> bool:
+        """Restore the EMA teacher saved by ``save_teacher``; False if the checkpoint has none."""
+        path = Path(folder) / TEACHER_DIR / f"rank_{self.rank}.pt"
+        if not path.exists():
+            return False
+        shard = torch.load(path, map_location="cpu")
+        params = dict(self.ref.engine.module.named_parameters())
+        if set(shard) != set(params):
+            raise ValueError(f"{path} holds another model's teacher (parameter names differ)")
+        with torch.no_grad():
+            for name, p in params.items():
+                _local(p).copy_(shard[name])
+        return True
