@@ -90,12 +90,12 @@ def teacher_inputs(
     uids = [str(u) for u in tu.get(fields, "uid")]
     demo = demonstrations(acc, uids, settings.success_threshold)
     prompts, responses = fields["prompts"].unbind(), fields["responses"].unbind()
+    masks = fields["response_mask"].unbind()  # the student's own (tool-output tokens stay masked)
     raw = tu.get(fields, "raw_prompt")
     rows, out_tags = [], []
     for i, j in enumerate(demo):
-        if j is None or padding[i]:
-            prompt = prompts[i]
-        else:
+        prompt = prompts[i]
+        if j is not None and not padding[i]:
             text = tokenizer.decode(responses[j], skip_special_tokens=True)
             chat = reprompt(list(raw[i]), text, settings)
             ids = tokenizer.apply_chat_template(
@@ -110,14 +110,11 @@ def teacher_inputs(
                 "input_ids": ids,
                 "attention_mask": torch.ones_like(ids),
                 "position_ids": torch.arange(len(ids)),
-                "response_mask": torch.ones_like(responses[i]),
+                "response_mask": masks[i],
+                "loss_mask": masks[i],
             }
         )
         out_tags.append({"prompt_len": len(prompt), "response_len": len(responses[i]), "seq_len": len(ids)})
-    # the response mask is the student's own (tool-call turns masked alike)
-    for row, mask in zip(rows, fields["response_mask"].unbind(), strict=True):
-        row["response_mask"] = mask.clone()
-        row["loss_mask"] = mask.clone()
     td = TensorDict(
         {k: torch.nested.as_nested_tensor([r[k] for r in rows], layout=torch.jagged) for k in rows[0]},
         batch_size=[len(rows)],
