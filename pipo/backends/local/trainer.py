@@ -40,6 +40,7 @@ from pipo.algorithm import (
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
+from pipo.backends.local.flat_params import FlatParameters, flat_optimizer_state
 from pipo.backends.local.rollout import Rollout, concat_rollouts, generate, log_probs
 from pipo.records import RunRecord
 from pipo.signals import DeferredSignals
@@ -86,9 +87,6 @@ class LocalTrainer:
         self.device = torch.device(cfg.backend.device)
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         self.policy = AutoModelForCausalLM.from_pretrained(model_path).to(self.device)
-        self.optimizer = torch.optim.AdamW(
-            self.policy.parameters(), lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay, fused=True
-        )
         # frozen reference (KL), EMA self-teacher (SDPO), critic (PPO): only what the algorithm uses
         self.ref = None
         if a.use_kl_loss or a.use_kl_in_reward:
@@ -96,16 +94,14 @@ class LocalTrainer:
         self.teacher = None
         if a.adv_estimator == "self_teacher":
             self.teacher = copy.deepcopy(self.policy).eval().requires_grad_(False)
-        self.critic = self.critic_optimizer = None
+        # parameters in one buffer each (one kernel per norm, clip and AdamW step), after the copies above
+        self.flat = FlatParameters(self.policy)
+        self.optimizer = self._adamw(self.flat, s.lr)
+        self.critic = self.critic_optimizer = self.critic_flat = None
         if a.adv_estimator == "gae":
             self.critic = _critic_from(model_path).to(self.device)
-            self.critic_optimizer = torch.optim.AdamW(
-                self.critic.parameters(),
-                lr=s.critic_lr,
-                betas=tuple(s.betas),
-                weight_decay=s.weight_decay,
-                fused=True,
-            )
+            self.critic_flat = FlatParameters(self.critic)
+            self.critic_optimizer = self._adamw(self.critic_flat, s.critic_lr)
         self.verifier = get_verifier(cfg.task.verifier)
         self.eval_verifier = get_verifier(cfg.task.eval_verifier or cfg.task.verifier)
         self.prompts_per_step = a.batch_size // s.batch_divisor
@@ -470,21 +466,17 @@ class LocalTrainer:
         self.critic.eval()
         return {f"critic/{k}": v / n_mb for k, v in sums.items()}
 
+    def _adamw(self, flat: FlatParameters, lr: float) -> torch.optim.AdamW:
+        s = self.cfg.scale
+        return torch.optim.AdamW([flat.param], lr=lr, betas=tuple(s.betas), weight_decay=s.weight_decay, fused=True)
+
     def _step(self, optimizer, loss: torch.Tensor | None, what: str) -> float:
         """Backward, clip, step; ``loss=None``: a step on an all-zero gradient (nothing to forward)."""
-        params = [p for group in optimizer.param_groups for p in group["params"]]  # no module-tree walk
-        for p in params:  # zero_grad(set_to_none=True) without its per-call profiling scaffolding
-            p.grad = None
+        flat = self.critic_flat if optimizer is self.critic_optimizer else self.flat
+        flat.zero_grad()
         if loss is not None:
             loss.backward()
-        else:
-            for p in params:
-                p.grad = torch.zeros_like(p)
-        # clip_grad_norm_, without its multiply-by-one when the norm is within the limit (same result)
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        grad_norm = norm.item()
-        if grad_norm + 1e-6 > self.cfg.scale.grad_clip:
-            torch.nn.utils.clip_grads_with_norm_(params, self.cfg.scale.grad_clip, norm)
+        grad_norm = flat.clip_grad_norm_(self.cfg.scale.grad_clip)
         if math.isfinite(grad_norm):
             optimizer.step()
         else:
@@ -509,14 +501,14 @@ class LocalTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.policy.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(flat_optimizer_state(state["optimizer"]))
         if self.pipo is not None and state["pipo"] is not None:
             self.pipo.load_state_dict(state["pipo"])
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
         if self.critic is not None:
             self.critic.load_state_dict(state["critic"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+            self.critic_optimizer.load_state_dict(flat_optimizer_state(state["critic_optimizer"]))
         self.step, self.cursor = state["step"], state["cursor"]
 
     def save_checkpoint(self) -> None:
