@@ -20,6 +20,7 @@ from verl.trainer.ppo.utils import Role
 from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls
 from verl.utils.config import omega_conf_to_dataclass
 from verl.utils.metric import AggregationType
+from verl.workers.utils.losses import ppo_loss
 
 from pipo.backends.verl.config import verl_config
 from pipo.backends.verl.main import trainer_mode
@@ -156,7 +157,6 @@ def test_ema_teacher_and_its_checkpoint(tmp_path):
     before = t.weight.detach().clone()
     PIPOActorRolloutRefWorker.ema_update_teacher(w, 0.05)
     torch.testing.assert_close(t.weight.detach(), 0.95 * before + 0.05 * a.weight.detach())
-    assert not t.weight.requires_grad or t.weight.grad is None
     saved = {k: v.detach().clone() for k, v in t.state_dict().items()}
     PIPOActorRolloutRefWorker.save_teacher(w, str(tmp_path))
     assert (tmp_path / "sdpo_teacher" / "rank_0.pt").exists()
@@ -185,9 +185,11 @@ def test_sdpo_loss_on_the_worker_and_the_verification_update_swaps_in_the_vanill
         batch_size=[4],
     )
     data["pipo_lr"] = NonTensorData(0.5)
+    seen, inner = [], group.actor.train_mini_batch
+    group.actor.train_mini_batch = lambda data: seen.append(group.actor.loss_fn.func) or inner(data)
     PIPOActorRolloutRefWorker.update_actor_pi(group.worker, data)
-    call = group.actor.calls[-1]  # PIPO's PI loss: verl's vanilla clipped loss (no KL), at η_PI
-    assert call["lr"] == 0.5 and call["kl"] is False
+    call = group.actor.calls[-1]  # PIPO's PI loss: verl's ppo_loss, vanilla clipped (no KL), at η_PI
+    assert seen == [ppo_loss] and call["lr"] == 0.5 and call["kl"] is False
     assert group.actor.loss_fn is loss_fn  # SDPO's loss is back for the exploration update
 
 
