@@ -522,10 +522,12 @@ class LocalTrainer:
         path = self.record.ckpt_dir / CKPT_NAME
         if not path.exists():
             return False
+        fresh = copy.deepcopy(self.state_dict())  # a part that fails to load must not leave the others loaded
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
             self.load_state_dict(state)
         except Exception as err:  # noqa: BLE001 - an unreadable checkpoint means starting over, loudly
+            self.load_state_dict(fresh)
             log.warning("checkpoint %s is unreadable (%s); starting the cell from step 0", path, err)
             return False
         return True
