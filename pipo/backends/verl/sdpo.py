@@ -19,7 +19,6 @@ adds PIPO's verification update, whose loss is the vanilla clipped one (``conf/a
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +33,7 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import response_from_nested, response_to_nested
 
 from pipo.algorithm.self_distillation import demonstrations
-from pipo.backends.verl.trainer import PIPOTrainer, checkpoint_folder, verifier_scores
+from pipo.backends.verl.trainer import PIPOTrainer, checkpoint_folder, step_folder, verifier_scores
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
 from pipo.config import CONF_DIR
 
@@ -206,7 +205,7 @@ class SelfDistillation:
         return batch
 
     def _save_checkpoint(self):
-        folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
+        folder = step_folder(self.config.trainer, self.global_steps)
         self.actor_rollout_wg.save_teacher(str(folder.resolve()))  # before verl marks the checkpoint latest
         super()._save_checkpoint()
 

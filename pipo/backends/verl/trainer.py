@@ -115,6 +115,11 @@ def attribution_name(config: DictConfig) -> str:
     return {"gae": "ppo", "self_teacher": "sdpo"}.get(config.algorithm.adv_estimator, "grpo")
 
 
+def step_folder(trainer: DictConfig, step: int) -> Path:
+    """verl's checkpoint folder of ``step`` (``trainer`` is verl's ``trainer`` section)."""
+    return Path(trainer.default_local_dir) / f"global_step_{step}"
+
+
 def checkpoint_folder(trainer: DictConfig) -> Path:
     """The ``global_step_N`` folder verl resumed from (``trainer`` is verl's ``trainer`` section)."""
     if trainer.resume_mode == "resume_path":
@@ -218,7 +223,7 @@ class PIPOTrainer(PPOTrainerSync):
         self.pipo_previous, self.pipo_tags = state["previous"], list(state["tags"])
 
     def _save_checkpoint(self):
-        folder = Path(self.config.trainer.default_local_dir) / f"global_step_{self.global_steps}"
+        folder = step_folder(self.config.trainer, self.global_steps)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{STATE_FILE}.tmp"
         torch.save(self.pipo_state(), tmp)
