@@ -33,7 +33,7 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import response_from_nested, response_to_nested
 
 from pipo.algorithm.self_distillation import demonstrations
-from pipo.backends.verl.trainer import PIPOTrainer, checkpoint_folder, step_folder, verifier_scores
+from pipo.backends.verl.trainer import PIPOTrainer, resumed_folder, section, step_folder, verifier_scores
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
 from pipo.config import CONF_DIR
 
@@ -48,20 +48,14 @@ SOLUTION_TEMPLATE = "\nCorrect solution:\n\n{solution}\n\n"
 def sdpo_settings(config: DictConfig) -> DictConfig:
     """The config's ``sdpo`` section over ``conf/algorithm/sdpo.yaml``'s values and the re-prompt."""
     a = OmegaConf.load(CONF_DIR / "algorithm" / "sdpo.yaml")
-    defaults = OmegaConf.create(
-        {
-            "is_clip": a.is_clip,
-            "teacher_ema": a.teacher_ema,
-            "success_threshold": a.success_threshold,
-            "reprompt_template": REPROMPT_TEMPLATE,
-            "solution_template": SOLUTION_TEMPLATE,
-        }
-    )
-    given = config.get("sdpo") or {}
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown sdpo settings {unknown} (known: {sorted(defaults)})")
-    return OmegaConf.merge(defaults, given)
+    defaults = {
+        "is_clip": a.is_clip,
+        "teacher_ema": a.teacher_ema,
+        "success_threshold": a.success_threshold,
+        "reprompt_template": REPROMPT_TEMPLATE,
+        "solution_template": SOLUTION_TEMPLATE,
+    }
+    return section(config, "sdpo", defaults)
 
 
 def reprompt(messages: list[dict], demonstration: str, settings: DictConfig) -> list[dict]:
@@ -211,10 +205,8 @@ class SelfDistillation:
 
     def _load_checkpoint(self):
         super()._load_checkpoint()
-        if self.global_steps == 0:
-            return
-        folder = checkpoint_folder(self.config.trainer)
-        if not all(self.actor_rollout_wg.load_teacher(str(folder))):
+        folder = resumed_folder(self.config.trainer, self.global_steps)
+        if folder is not None and not all(self.actor_rollout_wg.load_teacher(str(folder))):
             log.warning("%s has no SDPO teacher: the teacher restarts from the reference model's weights", folder)
 
 

@@ -102,11 +102,16 @@ def pipo_settings(config: DictConfig) -> DictConfig:
     η_PI defaults to the actor's learning rate."""
     defaults = OmegaConf.load(CONF_DIR / "pipo" / "on.yaml")
     defaults.lr = config.actor_rollout_ref.actor.optim.lr
-    given = config.get("pipo") or {}
-    unknown = sorted(set(given) - set(defaults) - {"enabled"})
+    return section(config, "pipo", {k: v for k, v in defaults.items() if k != "enabled"})
+
+
+def section(config: DictConfig, name: str, defaults: dict) -> DictConfig:
+    """The config's ``name`` section over ``defaults``; a key the defaults lack is an error."""
+    given = config.get(name) or {}
+    unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown pipo settings {unknown} (known: {sorted(set(defaults) - {'enabled'})})")
-    return OmegaConf.merge({k: v for k, v in defaults.items() if k != "enabled"}, given)
+        raise ValueError(f"unknown {name} settings {unknown} (known: {sorted(defaults)})")
+    return OmegaConf.merge(defaults, given)
 
 
 def attribution_name(config: DictConfig) -> str:
@@ -120,8 +125,11 @@ def step_folder(trainer: DictConfig, step: int) -> Path:
     return Path(trainer.default_local_dir) / f"global_step_{step}"
 
 
-def checkpoint_folder(trainer: DictConfig) -> Path:
-    """The ``global_step_N`` folder verl resumed from (``trainer`` is verl's ``trainer`` section)."""
+def resumed_folder(trainer: DictConfig, global_steps: int) -> Path | None:
+    """The ``global_step_N`` folder verl resumed from, None if it started afresh (``global_steps`` 0;
+    ``trainer`` is verl's ``trainer`` section)."""
+    if global_steps == 0:
+        return None
     if trainer.resume_mode == "resume_path":
         return Path(trainer.resume_from_path)
     return Path(find_latest_ckpt_path(os.path.abspath(trainer.default_local_dir)))
@@ -232,9 +240,9 @@ class PIPOTrainer(PPOTrainerSync):
 
     def _load_checkpoint(self):
         super()._load_checkpoint()
-        if self.global_steps == 0:
+        folder = resumed_folder(self.config.trainer, self.global_steps)
+        if folder is None:
             return
-        folder = checkpoint_folder(self.config.trainer)
         path = folder / STATE_FILE
         if not path.exists():
             log.warning("%s has no PIPO state (%s): the window and the previous batch start empty", folder, path)
