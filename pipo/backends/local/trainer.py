@@ -431,9 +431,9 @@ class LocalTrainer:
             if len(rows):
                 lp = log_probs(self.policy, input_ids[rows], attention_mask[rows], position_ids[rows], response_length)
                 loss, stats = loss_fn(lp, rows, sl)
-                stats["grad_norm"] = self._step(self.optimizer, loss, prefix)
+                stats["grad_norm"] = self._step(self.flat, self.optimizer, loss, prefix)
             else:  # its loss is exactly zero; its diagnostics (clip fraction, KL) are not measured
-                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.optimizer, None, prefix)}
+                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.flat, self.optimizer, None, prefix)}
             for k, v in stats.items():
                 sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         return {**{f"{prefix}/{k}": v / counts[k] for k, v in sums.items()}, f"{prefix}/lr": lr}
@@ -459,7 +459,7 @@ class LocalTrainer:
             loss, clipfrac = compute_value_loss(
                 vpred, returns[sl], values[sl], roll.response_mask[sl], a.cliprange_value, a.loss_agg_mode
             )
-            grad_norm = self._step(self.critic_optimizer, loss, "critic")
+            grad_norm = self._step(self.critic_flat, self.critic_optimizer, loss, "critic")
             for k, v in {"vf_loss": loss.item(), "vf_clipfrac": clipfrac.item(), "grad_norm": grad_norm}.items():
                 sums[k] = sums.get(k, 0.0) + v
             n_mb += 1
@@ -470,9 +470,8 @@ class LocalTrainer:
         s = self.cfg.scale
         return torch.optim.AdamW([flat.param], lr=lr, betas=tuple(s.betas), weight_decay=s.weight_decay, fused=True)
 
-    def _step(self, optimizer, loss: torch.Tensor | None, what: str) -> float:
+    def _step(self, flat: FlatParameters, optimizer, loss: torch.Tensor | None, what: str) -> float:
         """Backward, clip, step; ``loss=None``: a step on an all-zero gradient (nothing to forward)."""
-        flat = self.critic_flat if optimizer is self.critic_optimizer else self.flat
         flat.zero_grad()
         if loss is not None:
             loss.backward()
