@@ -19,6 +19,8 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, flag_override
 
+from pipo.algorithm.algorithms import algorithm_problems
+
 
 @dataclass
 class AlgorithmConfig:
@@ -108,7 +110,8 @@ class TaskConfig:
 
 @dataclass
 class PIPOConfig:
-    """PIPO_SPEC §1. ``enabled: false`` is the plain base algorithm."""
+    """PIPO's settings (docs/ALGORITHM.md, "Choices the paper leaves open"); ``enabled: false``: the base
+    algorithm alone."""
 
     enabled: bool = MISSING
     lam: float = 0.1  # rectification λ
@@ -291,10 +294,7 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"algorithm.loss_agg_mode={a.loss_agg_mode!r}: expected one of {LOSS_AGG_MODES}")
     if a.rollout_n < 1:
         out.append(f"algorithm.rollout_n={a.rollout_n}: must be >= 1")
-    if a.adv_estimator == "gae" and a.rollout_n != 1:
-        out.append(f"algorithm.rollout_n={a.rollout_n}: PPO samples one rollout per prompt")
-    if a.name == "sdpo" and (a.use_kl_loss or a.use_kl_in_reward):
-        out.append("algorithm=sdpo: SDPO has no KL reference (set use_kl_loss=false, use_kl_in_reward=false)")
+    out.extend(algorithm_problems(a))
     if a.use_kl_loss and a.use_kl_in_reward:
         out.append("algorithm: use either use_kl_loss or use_kl_in_reward, not both")
     if a.filter_groups and a.max_gen_rounds < 1:
@@ -303,8 +303,6 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"algorithm.overlong_buffer_fraction={a.overlong_buffer_fraction}: must lie in [0, 1)")
     if not 0.0 < a.teacher_ema <= 1.0:
         out.append(f"algorithm.teacher_ema={a.teacher_ema}: must lie in (0, 1]")
-    if a.adv_estimator in ("grpo", "sdpo") and a.rollout_n < 2:
-        out.append(f"algorithm.rollout_n={a.rollout_n}: group-relative advantages need >= 2 rollouts per prompt")
     for key in ("batch_size", "mini_batch_size"):
         if a[key] % s.batch_divisor:
             out.append(f"algorithm.{key}={a[key]} is not divisible by scale.batch_divisor={s.batch_divisor}")

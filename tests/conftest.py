@@ -47,3 +47,17 @@ def hf_dir(tmp_path_factory):
     ).save_pretrained(path)
     build_tokenizer().save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="module")
+def transfer_queue():
+    """A local Ray instance with verl's TransferQueue (where verl keeps a step's batch)."""
+    import ray
+    import transfer_queue as tq
+    from omegaconf import OmegaConf
+
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
+    yield
+    tq.close()
+    ray.shutdown()

@@ -1,4 +1,4 @@
-"""Local attribution a_u of each learning unit (PIPO_SPEC §1 step 5), one function per base algorithm.
+"""Local attribution a_u of each learning unit (docs/ALGORITHM.md, step 5), one function per base algorithm.
 
 A registry in the style of verl's ``register_adv_est``: a new base algorithm registers the
 function that turns what its own update used into per-token attributions.

@@ -1,4 +1,4 @@
-"""Improvement feedback (PIPO_SPEC §1 steps 1-4): sliding-window anchor, δ and its rectification φ."""
+"""Improvement feedback (docs/ALGORITHM.md, steps 2-4 and 9): sliding-window anchor, δ and its rectification φ."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PI rewards and the verification (retrospective) loss (PIPO_SPEC §1 steps 6-7).
+"""PI rewards and the verification (retrospective) loss (docs/ALGORITHM.md, steps 6-7).
 
 The loss is the base algorithm's own registered verl policy loss, called with the PI rewards
 in place of the advantages and the stored old log-probs of the previous batch as denominator.

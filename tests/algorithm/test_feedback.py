@@ -1,4 +1,4 @@
-"""Window anchor, δ and φ against hand-computed numbers (PIPO_SPEC §1 steps 2-4)."""
+"""Window anchor, δ and φ against hand-computed numbers (docs/ALGORITHM.md, steps 2-4)."""
 
 import pytest
 

@@ -47,14 +47,14 @@ def previous_batch(trainer, attribution):
     with torch.no_grad():
         old = log_probs(trainer.policy, roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_length)
     attr = torch.as_tensor(attribution, dtype=torch.float32)[:, None].expand_as(roll.response_mask)
-    return PreviousBatch(
-        roll.input_ids,
-        roll.attention_mask,
-        roll.position_ids,
-        roll.response_mask,
-        old + 0.05,
-        attr * roll.response_mask,
-    )  # old log-probs offset: ratios ≠ 1
+    batch = {
+        "input_ids": roll.input_ids,
+        "attention_mask": roll.attention_mask,
+        "position_ids": roll.position_ids,
+        "response_mask": roll.response_mask,
+        "old_log_probs": old + 0.05,  # old log-probs offset: ratios ≠ 1
+    }
+    return PreviousBatch(batch, attr * roll.response_mask, roll.response_mask)
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_skipped_verification_touches_nothing(micro_overrides, tmp_path, delta, 
     trainer.train_step(1)  # optimizer state exists
     trainer.pipo.previous = previous_batch(trainer, attribution)
     before = state_of(trainer)
-    m = trainer.verification_step(feedback(delta, phi))
+    m = trainer.pipo.verify(feedback(delta, phi), trainer.replay)
     assert m["pipo/verified"] == 0.0, reason
     assert_same_state(before, state_of(trainer))
 
@@ -94,8 +94,9 @@ def test_verification_update_equals_a_hand_written_clipped_step(micro_overrides,
     # independent computation: PPO clipped objective written out, token-mean, one AdamW step on a copy
     model = copy.deepcopy(trainer.policy).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
-    lp = log_probs(model, prev.input_ids, prev.attention_mask, prev.position_ids, prev.response_mask.shape[1])
-    ratio = torch.exp(lp - prev.old_log_probs)
+    b = prev.batch
+    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], prev.response_mask.shape[1])
+    ratio = torch.exp(lp - b["old_log_probs"])
     R = phi * prev.attributions
     per_token = torch.maximum(-R * ratio, -R * ratio.clamp(0.8, 1.2))
     per_token = torch.where(R < 0, torch.minimum(per_token, -R * 3.0), per_token)
@@ -104,7 +105,7 @@ def test_verification_update_equals_a_hand_written_clipped_step(micro_overrides,
     loss.backward()
     opt.step()
 
-    m = trainer.verification_step(feedback(1.5, phi))
+    m = trainer.pipo.verify(feedback(1.5, phi), trainer.replay)
     assert m["pipo/verified"] == 1.0
     assert m["pipo/units"] == float((prev.response_mask * (R != 0)).sum())
     assert m["pipo/pi_loss"] == pytest.approx(loss.item(), rel=1e-4)
@@ -121,7 +122,7 @@ def test_pipo_off_is_the_base_algorithm(micro_overrides, tmp_path, monkeypatch):
     def forbidden(*_):
         raise AssertionError("verification step with pipo=off")
 
-    monkeypatch.setattr(off, "verification_step", forbidden)
+    monkeypatch.setattr(off, "replay", forbidden)
     for step in (1, 2, 3):
         m_off, m_idle = off.train_step(step), idle.train_step(step)
         assert not any(k.startswith("pipo/") for k in m_off) and "timing/verify" not in m_off
@@ -158,7 +159,8 @@ def test_skipping_zero_reward_rows_equals_replaying_every_row(micro_overrides, t
         return pass_everything(*args, **kwargs)
 
     full.actor_pass = replay_all
-    m_skip, m_full = skip.verification_step(feedback(1.5, 0.7)), full.verification_step(feedback(1.5, 0.7))
+    m_skip = skip.pipo.verify(feedback(1.5, 0.7), skip.replay)
+    m_full = full.pipo.verify(feedback(1.5, 0.7), full.replay)
 
     nonzero = [a != 0 for a in attribution]
     assert forwarded == [sum(nonzero[i : i + 8]) for i in range(0, 16, 8) if any(nonzero[i : i + 8])]
@@ -181,7 +183,7 @@ def test_old_log_probs_come_from_the_sampler_not_a_second_forward(micro_override
     trainer.train_step(1)
     trainer.train_step(2)
     assert forwarded and all(m is trainer.ref for m in forwarded)  # the KL reference only
-    assert trainer.pipo.previous.old_log_probs.abs().sum() > 0  # the stored ones are the sampler's
+    assert trainer.pipo.previous.batch["old_log_probs"].abs().sum() > 0  # the stored ones are the sampler's
 
 
 def test_a_checkpoint_that_fails_half_way_leaves_the_fresh_state(tmp_path):

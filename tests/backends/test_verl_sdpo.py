@@ -34,7 +34,7 @@ from pipo.backends.verl.sdpo import (
 )
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, sdpo_loss
 from pipo.config import compose_cell
-from tests.backends.test_verl_trainer import CPUWorkerGroup, jagged, transfer_queue  # noqa: F401
+from tests.backends.test_verl_trainer import CPUWorkerGroup, jagged
 
 CHAT = "{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}{% if add_generation_prompt %}[a]{% endif %}"
 QUESTIONS = ["1+1", "2+3"]
@@ -194,7 +194,7 @@ def test_sdpo_loss_on_the_worker_and_the_verification_update_swaps_in_the_vanill
 
 
 @pytest.fixture
-def sdpo_trainer(transfer_queue, tokenizer, hf_dir, monkeypatch):  # noqa: F811
+def sdpo_trainer(transfer_queue, tokenizer, hf_dir, monkeypatch):
     def build(pipo: bool):
         cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo", "algorithm.rollout_n=2",
                             "algorithm.batch_size=2", "algorithm.mini_batch_size=2", f"model.hf_id={hf_dir}",
@@ -276,10 +276,11 @@ def test_sdpo_step_teacher_log_probs_advantages_update_and_ema(sdpo_trainer, tok
     assert trainer.actor_rollout_wg.ema == [0.05]  # one EMA step after the actor update
     assert len(trainer.actor_rollout_wg.updates) == 1
     if pipo:  # B_t is kept with SDPO's attribution: the same log-ratio, not divided by G
-        attr = trainer.pipo_previous["pipo_attributions"]
+        previous = trainer.pipo_controller.previous
         for i in range(4):
-            torch.testing.assert_close(attr[i], fields["advantages"][i])
-        assert "teacher_log_probs" not in trainer.pipo_previous.keys()
+            n = len(fields["advantages"][i])
+            torch.testing.assert_close(previous.attributions[i, :n], fields["advantages"][i])
+        assert "teacher_log_probs" not in previous.batch[0].keys()
     tq.kv_clear(keys=meta.keys, partition_id="train")
 
 

@@ -17,8 +17,8 @@ import sys
 from functools import partial
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
-import ray
 import torch
 import transfer_queue as tq
 from omegaconf import OmegaConf
@@ -38,15 +38,6 @@ from pipo.config import CONF_DIR, compose_cell
 G = 2  # rollout n
 LENGTHS = [3, 2, 4, 1]  # response lengths of the 4 responses (2 groups of 2)
 ETA_PI, LR = 0.5, 1e-3  # distinct, so the test sees which one a step used
-
-
-@pytest.fixture(scope="module")
-def transfer_queue():
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
-    tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
-    yield
-    tq.close()
-    ray.shutdown()
 
 
 def jagged(rows: list[list[float]], dtype=torch.float32) -> torch.Tensor:
@@ -137,7 +128,7 @@ def trainer(transfer_queue, monkeypatch):
     t.exploration = []  # step 8, recorded: what B_t verl's own update would train on
 
     def exploration(self, batch, metrics):
-        self.exploration.append({"verified_before": "pipo/verified" in metrics,
+        self.exploration.append({"replays_before": len(self.actor_rollout_wg.actor.calls),
                                  "advantages": tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
                                                                select_fields=["advantages"])["advantages"]})
         return batch
@@ -176,10 +167,14 @@ def test_trainer_mode_pipo_is_verl_sync_mode_and_registered(trainer):
 def test_pipo_settings_for_verls_own_cli_come_from_conf():
     verl = {"actor_rollout_ref": {"actor": {"optim": {"lr": 3e-6}}}}
     on_yaml = OmegaConf.load(CONF_DIR / "pipo" / "on.yaml")
-    settings = pipo_settings(OmegaConf.create({**verl, "pipo": {"window": 4}}))
+    settings = pipo_settings(OmegaConf.create({**verl, "pipo": {"window": 4, "algorithm": "gspo"}}))
     assert settings.window == 4 and settings.lam == on_yaml.lam and settings.lr == 3e-6  # η_PI = the actor's lr
     with pytest.raises(ValueError, match="unknown pipo settings \\['lamda'\\]"):
-        pipo_settings(OmegaConf.create({**verl, "pipo": {"lamda": 0.5}}))
+        pipo_settings(OmegaConf.create({**verl, "pipo": {"lamda": 0.5, "algorithm": "grpo"}}))
+    with pytest.raises(ValueError, match=r"pipo\.algorithm is missing"):
+        pipo_settings(OmegaConf.create({**verl, "pipo": {"window": 4}}))
+    with pytest.raises(ValueError, match="no base algorithm registered as 'grpo2'"):
+        pipo_settings(OmegaConf.create({**verl, "pipo": {"algorithm": "grpo2"}}))
 
 
 def test_performance_counts_the_groups_dapo_dropped():
@@ -235,8 +230,8 @@ def test_verification_update_on_a_hand_made_previous_batch(trainer):
     engine = trainer.actor_rollout_wg.actor.engine
     assert engine.optimizer.param_groups[0]["lr"] == pytest.approx(LR / 4) and engine.lr_scheduler.last_epoch == 1
     assert trainer.actor_rollout_wg.actor.loss_fn is trainer.actor_rollout_wg.worker.loss_fn
-    # the verification ran before step 8, which trains on B_4 with its own advantages
-    assert [e["verified_before"] for e in trainer.exploration] == [True] * 4
+    # the verification (the one replay) ran before step 8, which trains on B_4 with its own advantages
+    assert [e["replays_before"] for e in trainer.exploration] == [0, 0, 0, 1]
     torch.testing.assert_close(trainer.exploration[-1]["advantages"].to_padded_tensor(0.0)[:, 0],
                                torch.tensor([0.2, -0.2, 0.9, -0.9]))
     assert m4["pipo/units"] == sum(LENGTHS)
@@ -269,13 +264,16 @@ def test_pipo_state_survives_a_checkpoint(trainer, tmp_path, monkeypatch):
     resumed = PIPOTrainer(trainer.config)
     monkeypatch.setattr(PPOTrainerSync, "_load_checkpoint", lambda self: setattr(self, "global_steps", 3))
     resumed._load_checkpoint()
-    assert list(resumed.pipo_feedback.history) == list(trainer.pipo_feedback.history) == [0.25, 0.5, 0.75]
-    assert resumed.pipo_tags == trainer.pipo_tags
-    for key in ("old_log_probs", "pipo_attributions", "input_ids"):
-        torch.testing.assert_close(resumed.pipo_previous[key].to_padded_tensor(0),
-                                   trainer.pipo_previous[key].to_padded_tensor(0))
-    assert "ref_log_prob" not in resumed.pipo_previous.keys()  # no KL in the verification update
-    assert list(resumed.pipo_previous["uid"]) == ["3-0", "3-0", "3-1", "3-1"]
+    ours, theirs = resumed.pipo_controller, trainer.pipo_controller
+    assert list(ours.feedback.history) == list(theirs.feedback.history) == [0.25, 0.5, 0.75]
+    (fields, tags), (fields0, tags0) = ours.previous.batch, theirs.previous.batch
+    assert tags == tags0
+    for key in ("old_log_probs", "input_ids"):
+        torch.testing.assert_close(fields[key].to_padded_tensor(0), fields0[key].to_padded_tensor(0))
+    torch.testing.assert_close(ours.previous.attributions, theirs.previous.attributions)
+    torch.testing.assert_close(ours.previous.attributions[:, 0], torch.tensor([0.4, -0.4, 0.8, -0.8]) / G)
+    assert "ref_log_prob" not in fields.keys()  # no KL in the verification update
+    assert list(fields["uid"]) == ["3-0", "3-0", "3-1", "3-1"]
 
 
 def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():
@@ -293,3 +291,72 @@ def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():
     code = "import sys, verl; print(sorted(m for m in sys.modules if m.startswith(('pipo', 'verl.trainer.ppo.v1'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "['pipo', 'pipo.backends', 'pipo.backends.verl', 'pipo.backends.verl.plugin']"
+
+
+# -- one controller, two backends ---------------------------------------------------------------------
+SCRIPT = [  # verifier scores of the 4 responses (2 groups of G = 2) at steps 1..7
+    [1, 0, 0, 0],  # J 0.25: window empty
+    [1, 0, 1, 0],  # J 0.5: |H| = 1 < min_history
+    [1, 1, 1, 0],  # J 0.75: δ > 0, B_2 reinforced
+    [0, 0, 1, 0],  # J 0.25: δ < 0, B_3 suppressed (λδ)
+    [1, 1, 0, 0],  # J 0.5: δ > 0, B_4 reinforced
+    [1, 0, 1, 0],  # J 0.5: δ = 0 (and B_5's groups are uniform): skipped
+    [0, 1, 0, 0],  # J 0.25: δ < 0, B_6 suppressed
+]
+DECISIONS = ("pipo/J", "pipo/mu", "pipo/sigma", "pipo/delta", "pipo/phi", "pipo/history", "pipo/verified",
+             "pipo/suppressed", "pipo/units", "pipo/replayed_fraction")
+
+
+def grpo_advantages(scores: list[float]) -> list[float]:
+    """GRPO's advantage of each response, by hand: (s − mean of its group) / (sample std + 1e-6)."""
+    out = []
+    for i, s in enumerate(scores):
+        group = scores[i - i % G : i - i % G + G]
+        mean = sum(group) / G
+        std = math.sqrt(sum((x - mean) ** 2 for x in group) / (G - 1))
+        out.append((s - mean) / (std + 1e-6))
+    return out
+
+
+def hand_made_rollout(tokenizer):
+    """B_t for the local trainer with the verl batch's response lengths (LENGTHS), 2 prompts × G."""
+    from pipo.backends.local.rollout import Rollout
+
+    P, R = 4, max(LENGTHS)
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, len(tokenizer), (len(LENGTHS), P + R), generator=gen)
+    mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(R)] for n in LENGTHS])
+    attention = torch.cat([torch.ones(len(LENGTHS), P, dtype=torch.long), mask.long()], 1)
+    return Rollout(ids, attention, (attention.cumsum(-1) - 1).clamp(min=0), mask, [""] * len(LENGTHS),
+                   np.arange(len(LENGTHS)) // G)
+
+
+def test_both_backends_drive_the_same_controller_to_the_same_decisions(trainer, micro_overrides, tmp_path):
+    from tests.backends.test_trainer import make_trainer
+
+    local = make_trainer([*micro_overrides, "algorithm=grpo", "algorithm.rollout_n=2", "algorithm.batch_size=2",
+                          "algorithm.mini_batch_size=2", "scale.batch_divisor=1", "pipo.window=4",
+                          f"pipo.lr={ETA_PI}"], tmp_path)
+    roll = hand_made_rollout(local.tokenizer)
+    local_metrics, verl_metrics = [], []
+    for step, scores in enumerate(SCRIPT, start=1):
+        s = torch.tensor(scores, dtype=torch.float32)
+        local.sample = lambda _step, s=s: ([{"prompt": ""}] * 2, roll, s, s, {})
+        local_metrics.append(local.train_step(step))
+        verl_metrics.append(run_step(trainer, step, scores, grpo_advantages(scores)))
+    for step, (ours, theirs) in enumerate(zip(local_metrics, verl_metrics, strict=True), start=1):
+        for key in DECISIONS:
+            if ours.get(key) is None:  # undefined (δ before min_history) or not measured (a skipped replay)
+                assert theirs.get(key) is None, (step, key)
+            else:
+                assert theirs[key] == pytest.approx(ours[key], rel=1e-5, abs=1e-7), (step, key)
+    assert [m["pipo/verified"] for m in local_metrics] == [0, 0, 1, 1, 1, 0, 1]
+    assert [m["pipo/suppressed"] for m in local_metrics] == [0, 0, 0, 1, 0, 0, 1]
+    # the verl trainer replayed exactly the verified iterations, each with its own φ·A/G
+    calls = trainer.actor_rollout_wg.actor.calls
+    assert len(calls) == 4
+    for call, step in zip(calls, (3, 4, 5, 7), strict=True):
+        adv = torch.tensor(grpo_advantages(SCRIPT[step - 2]))
+        mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(max(LENGTHS))] for n in LENGTHS])
+        expected = verl_metrics[step - 1]["pipo/phi"] * adv[:, None] / G * mask
+        torch.testing.assert_close(call["advantages"], expected)

@@ -63,7 +63,7 @@ def test_cell_record_and_pipo_metrics_from_the_record_alone(micro_overrides):
     )
     rows = rec.metrics()
     assert [r["step"] for r in rows] == list(range(1, 13))
-    # recompute PIPO_SPEC §1 steps 2-4 from the logged J history with numpy
+    # recompute docs/ALGORITHM.md steps 2-4 from the logged J history with numpy
     J = [r["pipo/J"] for r in rows]
     for t, r in enumerate(rows):
         window = J[max(0, t - 4) : t]

@@ -1,9 +1,11 @@
 """The local trainer: one process, a Hugging Face model, any cell on CPU or one GPU.
 
-``LocalTrainer.train_step`` reads like PIPO_SPEC §1 steps 1-9. Advantages, policy and value
-losses and KL come from verl's ``core_algos``; PIPO's parts from ``pipo.algorithm``; the base
-algorithms' own pieces (DAPO's sampling and overlong penalty, SDPO's self-teacher) from
-``pipo.backends.local.base_algorithms``.
+``LocalTrainer.train_step`` reads like steps 1-9 of ``docs/ALGORITHM.md``: it scores B_t (step 1)
+and hands the rest to PIPO's controller (``pipo.algorithm.controller``), giving it the two things
+that need the model: ``replay`` (step 7's update) and the base update (step 8). Advantages, policy
+and value losses and KL come from verl's ``core_algos``; what the base algorithm needs (critic,
+self-teacher, reference) from its registered definition; the base algorithms' own pieces (DAPO's
+sampling and overlong penalty, SDPO's self-teacher) from ``pipo.backends.local.base_algorithms``.
 """
 
 from __future__ import annotations
@@ -26,15 +28,13 @@ from transformers.utils import logging as hf_logging
 from verl.trainer.ppo.core_algos import agg_loss, compute_value_loss, get_adv_estimator_fn, kl_penalty
 
 from pipo.algorithm import (
-    AttributionConfig,
-    Feedback,
-    ImprovementFeedback,
-    PIPOState,
-    PreviousBatch,
+    Explored,
+    PIPOController,
+    PIPOSettings,
     actor_config,
-    decide,
-    get_attribution_fn,
-    pi_rewards,
+    needs_critic,
+    needs_reference,
+    needs_self_teacher,
     policy_loss,
 )
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
@@ -53,13 +53,19 @@ CKPT_NAME = "state.pt"
 LossFn = Callable[[torch.Tensor, torch.Tensor, slice], tuple[torch.Tensor, dict[str, float]]]
 
 
+CRITIC_HEAD_SEED = 0  # the value head's initialisation: part of the starting model, the same for every seed
+
+
 def _critic_from(model_path: Path) -> torch.nn.Module:
-    """PPO's critic: the base model with a fresh one-output value head (transformers' report of the new
-    head's missing weights is expected, so it is silenced)."""
+    """PPO's critic: the base model with a fresh one-output value head, initialised from a fixed seed
+    (torch's global generator starts from a random seed in every process). transformers' report of the
+    new head's missing weights is expected, so it is silenced."""
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        return AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(CRITIC_HEAD_SEED)
+            return AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1)
     finally:
         hf_logging.set_verbosity(verbosity)
 
@@ -72,6 +78,18 @@ def _batch_totals(mask: torch.Tensor) -> dict[str, torch.Tensor]:
 def step_seed(seed: int, step: int, stream: int) -> int:
     """A seed for (cell seed, step, stream): sampling never depends on how the run got there."""
     return int(np.random.SeedSequence([seed, step, stream]).generate_state(1)[0])
+
+
+def _current_pipo_state(state: dict) -> dict:
+    """A checkpoint's PIPO state in the controller's layout (checkpoints before it kept B_{t-1} flat)."""
+    prev = state["previous"]
+    if prev is None or "batch" in prev:
+        return state
+    batch = {k: v for k, v in prev.items() if k != "attributions"}
+    return {
+        **state,
+        "previous": {"batch": batch, "attributions": prev["attributions"], "response_mask": prev["response_mask"]},
+    }
 
 
 class LocalTrainer:
@@ -89,16 +107,16 @@ class LocalTrainer:
         self.policy = AutoModelForCausalLM.from_pretrained(model_path).to(self.device)
         # frozen reference (KL), EMA self-teacher (SDPO), critic (PPO): only what the algorithm uses
         self.ref = None
-        if a.use_kl_loss or a.use_kl_in_reward:
+        if needs_reference(a):
             self.ref = copy.deepcopy(self.policy).eval().requires_grad_(False)
         self.teacher = None
-        if a.adv_estimator == "self_teacher":
+        if needs_self_teacher(a):
             self.teacher = copy.deepcopy(self.policy).eval().requires_grad_(False)
         # parameters in one buffer each (one kernel per norm, clip and AdamW step), after the copies above
         self.flat = FlatParameters(self.policy)
         self.optimizer = self._adamw(self.flat, s.lr)
         self.critic = self.critic_optimizer = self.critic_flat = None
-        if a.adv_estimator == "gae":
+        if needs_critic(a):
             self.critic = _critic_from(model_path).to(self.device)
             self.critic_flat = FlatParameters(self.critic)
             self.critic_optimizer = self._adamw(self.critic_flat, s.critic_lr)
@@ -109,12 +127,9 @@ class LocalTrainer:
         self.actor_cfg = actor_config(
             a.policy_loss, a.loss_agg_mode, a.clip_ratio_low, a.clip_ratio_high, a.clip_ratio_c, a.rollout_n
         )
-        p = cfg.pipo
-        self.pipo = None
-        if p.enabled:
-            self.pipo = PIPOState(ImprovementFeedback(p.window, p.lam, p.min_history, p.eps, p.ddof, p.delta_clip))
-            self.attribution_fn = get_attribution_fn(a.name)
-            self.attribution_cfg = AttributionConfig(group_size=a.rollout_n, group_norm=p.group_norm)
+        self.pipo = (
+            PIPOController(PIPOSettings.from_config(cfg.pipo), a.name, a.rollout_n) if cfg.pipo.enabled else None
+        )
         self.step = 0
         self.cursor = 0  # training problems consumed so far
 
@@ -183,7 +198,6 @@ class LocalTrainer:
 
     # -- one iteration -----------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, Any]:
-        _a, _s = self.cfg.algorithm, self.cfg.scale
         m: dict[str, Any] = {}
         t0 = time.perf_counter()
         torch.manual_seed(step_seed(self.cfg.seed, step, 0))
@@ -196,9 +210,7 @@ class LocalTrainer:
 
         if not len(scores):  # DAPO kept no group: nothing to attribute or train on this iteration
             if self.pipo is not None:
-                m.update(self.pipo.feedback.compute(J).as_metrics())
-                self.pipo.feedback.push(J)
-                self.pipo.previous = None
+                m.update(self.pipo.idle(J))
             m["timing/step"] = time.perf_counter() - t0
             return m
 
@@ -215,29 +227,23 @@ class LocalTrainer:
         signal = self.learning_signal(problems, roll, scores, old_lp, ref_lp, m)
         m["timing/signal"] = time.perf_counter() - t  # incl. PPO's values, SDPO's teacher forward
 
-        if self.pipo is not None:
+        def explore() -> Explored:  # 8. the base algorithm's update on B_t
             t = time.perf_counter()
-            # 2-4. window anchor, standardized improvement δ_t, rectification φ
-            fb = self.pipo.feedback.compute(J)
-            m.update(fb.as_metrics())
-            # 5-7. PI rewards on B_{t-1} and the verification update from θ_t
-            m.update(self.verification_step(fb))
-            m["timing/pipo"] = time.perf_counter() - t
+            out = self.exploration_update(roll, old_lp, ref_lp, signal, step)
+            out["timing/update_actor"] = time.perf_counter() - t
+            batch = {
+                "input_ids": roll.input_ids,
+                "attention_mask": roll.attention_mask,
+                "position_ids": roll.position_ids,
+                "response_mask": roll.response_mask,
+                "old_log_probs": old_lp,
+            }
+            return Explored(out, batch, {**signal, "response_mask": roll.response_mask})
 
-        # 8. exploration update: the base algorithm on B_t, from θ'_t
-        t = time.perf_counter()
-        m.update(self.exploration_update(roll, old_lp, ref_lp, signal, step))
-        m["timing/update_actor"] = time.perf_counter() - t
-
-        if self.pipo is not None:
-            t = time.perf_counter()
-            # 9. J_t joins the window; B_t (with its attributions) becomes the previous batch
-            self.pipo.feedback.push(J)
-            attributions = self.attribution_fn({**signal, "response_mask": roll.response_mask}, self.attribution_cfg)
-            self.pipo.previous = PreviousBatch(
-                roll.input_ids, roll.attention_mask, roll.position_ids, roll.response_mask, old_lp, attributions
-            )
-            m["timing/pipo"] += time.perf_counter() - t  # everything PIPO adds to the step
+        if self.pipo is None:
+            m.update(explore().metrics)
+        else:  # 2-7 before the base update, 9 after it
+            m.update(self.pipo.iteration(J, self.replay, explore))
         m["timing/step"] = time.perf_counter() - t0
         return m
 
@@ -245,7 +251,7 @@ class LocalTrainer:
         """Advantages (PPO, GRPO, GSPO, DAPO) or teacher log-probs (SDPO) of B_t, as the base algorithm defines them."""
         a, s = self.cfg.algorithm, self.cfg.scale
         mask = roll.response_mask
-        if a.adv_estimator == "self_teacher":
+        if self.teacher is not None:
             teacher_lp, has_teacher = base.self_teacher_log_probs(
                 self.teacher, self.tokenizer, problems, roll, scores, self.task.reprompt, a.success_threshold
             )
@@ -271,7 +277,7 @@ class LocalTrainer:
             kld = kl_penalty(old_lp, ref_lp, a.kl_type) * mask
             token_rewards = token_rewards - a.kl_coef * kld
             m["actor/reward_kl_penalty"] = (kld.sum(-1) / mask.sum(-1).clamp(min=1)).mean().item()
-        if a.adv_estimator == "gae":
+        if self.critic is not None:
             with torch.no_grad():
                 values = self._values(roll)
             adv, returns = get_adv_estimator_fn("gae")(
@@ -298,7 +304,7 @@ class LocalTrainer:
             m["timing/update_critic"] = time.perf_counter() - t
             if step <= a.critic_warmup_steps:
                 return m
-        if a.adv_estimator == "self_teacher":
+        if self.teacher is not None:
             loss_fn = self._distillation_loss(old_lp, signal, roll.response_mask)
         else:
             loss_fn = self._policy_gradient_loss(old_lp, signal["advantages"], roll.response_mask, ref_lp)
@@ -317,46 +323,23 @@ class LocalTrainer:
             ema_update(self.teacher, self.policy, a.teacher_ema)
         return m
 
-    def verification_step(self, fb: Feedback) -> dict[str, Any]:
-        """Steps 5-7: the retrospective update on the previous batch, or a skip that touches nothing."""
-        prev = self.pipo.previous
-        rewards = pi_rewards(fb.phi, prev.attributions) if prev is not None and fb.phi is not None else None
-        decision = decide(fb, prev is not None, rewards, None if prev is None else prev.response_mask)
-        m: dict[str, Any] = {
-            "pipo/verified": float(decision.verify),
-            "pipo/suppressed": float(fb.delta is not None and fb.delta < 0),
-            "pipo/units": 0.0,
-            "pipo/pi_loss": None,
-            "pipo/clipfrac": None,
-            "timing/verify": 0.0,
-        }
-        if not decision.verify:
-            return m
-        t = time.perf_counter()
-        loss_fn = self._policy_gradient_loss(prev.old_log_probs, rewards, prev.response_mask, None)
-        units = (rewards != 0) & (prev.response_mask > 0)
-        replayed = units.any(-1)  # a row of zero PI rewards adds no gradient
+    def replay(self, batch: dict[str, torch.Tensor], rewards: torch.Tensor, lr: float) -> dict[str, float]:
+        """Step 7's update: the base policy loss on the stored ``batch`` with ``rewards`` as advantages,
+        at ``lr``. Rows whose rewards are all zero add no gradient and are not forwarded."""
+        mask = batch["response_mask"]
+        loss_fn = self._policy_gradient_loss(batch["old_log_probs"], rewards, mask, None)
+        active = ((rewards != 0) & (mask > 0)).any(-1)
         upd = self.actor_pass(
-            prev.input_ids,
-            prev.attention_mask,
-            prev.position_ids,
-            prev.response_mask.shape[1],
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["position_ids"],
+            mask.shape[1],
             loss_fn,
-            lr=self.cfg.pipo.lr,
+            lr=lr,
             prefix="pipo",
-            active=replayed,
+            active=active,
         )
-        m.update(
-            {
-                "pipo/pi_loss": upd["pipo/pg_loss"],
-                "pipo/clipfrac": upd["pipo/pg_clipfrac"],
-                "pipo/grad_norm": upd["pipo/grad_norm"],
-                "pipo/units": float(units.sum().item()),
-                "pipo/replayed_fraction": replayed.float().mean().item(),
-                "timing/verify": time.perf_counter() - t,
-            }
-        )
-        return m
+        return {"pi_loss": upd["pipo/pg_loss"], "clipfrac": upd["pipo/pg_clipfrac"], "grad_norm": upd["pipo/grad_norm"]}
 
     # -- losses ------------------------------------------------------------------------------
     def _policy_gradient_loss(self, old_lp, advantages, mask, ref_lp) -> LossFn:
@@ -502,7 +485,7 @@ class LocalTrainer:
         self.policy.load_state_dict(state["model"])
         self.optimizer.load_state_dict(flat_optimizer_state(state["optimizer"]))
         if self.pipo is not None and state["pipo"] is not None:
-            self.pipo.load_state_dict(state["pipo"])
+            self.pipo.load_state_dict(_current_pipo_state(state["pipo"]))
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
         if self.critic is not None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from pipo.algorithm.algorithms import needs_critic, needs_self_teacher
 from pipo.cell import label, run_dir
 from pipo.config import ConfigError
 
@@ -102,7 +103,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         f"{rollout}.log_prob_use_dynamic_bsz": True,
         f"{rollout}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu,
         f"{rollout}.calculate_log_probs": True,
-        # Pass@1 is one greedy sample per problem (PIPO_SPEC §3)
+        # Pass@1 is one greedy sample per problem (docs/ALGORITHM.md, "Evaluation choices")
         f"{rollout}.val_kwargs.n": 1,
         f"{rollout}.val_kwargs.do_sample": False,
         f"{rollout}.val_kwargs.temperature": 0.0,
@@ -136,7 +137,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "trainer.use_v1": True,
         "trainer.v1.trainer_mode": "sync",
     }
-    if a.adv_estimator == "gae":  # PPO: a critic on the same model, GAE, KL in the reward
+    if needs_critic(a):  # PPO: a critic on the same model
         v |= {
             "critic.enable": True,
             "critic.model.path": m.hf_id,
@@ -155,7 +156,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         }
     if a.overlong_buffer_fraction > 0:  # DAPO's soft overlong penalty, through verl's dapo reward manager
         v["reward.reward_manager.name"] = "dapo"
-    if a.adv_estimator == "self_teacher":  # SDPO: verl's reference model is the EMA teacher, used every step
+    if needs_self_teacher(a):  # SDPO: verl's reference model is the EMA teacher, used every step
         # and moved towards the actor, so it stays on the GPU; its inputs hold a sibling's response too
         v |= {
             f"{ref}.fsdp_config.param_offload": False,
@@ -199,8 +200,9 @@ def verl_config(cfg: DictConfig) -> DictConfig:
             k: reward_kwargs[k] for k in ("verifier", "eval_verifier")  # compute_score's keyword arguments
         }
         if cfg.pipo.enabled:  # what pipo.backends.verl.trainer.PIPOTrainer reads
-            out["pipo"] = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}
-        if cfg.algorithm.adv_estimator == "self_teacher":  # what pipo.backends.verl.sdpo reads
+            pipo = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}
+            out["pipo"] = {**pipo, "algorithm": cfg.algorithm.name}  # its definition and attribution
+        if needs_self_teacher(cfg.algorithm):  # what pipo.backends.verl.sdpo reads
             a = cfg.algorithm
             out["sdpo"] = {"is_clip": a.is_clip, "teacher_ema": a.teacher_ema, "success_threshold": a.success_threshold}
     if cfg.verl:

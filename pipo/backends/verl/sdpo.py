@@ -1,6 +1,7 @@
 """SDPO (arXiv 2601.20802) on verl 0.9's synchronous trainer, which has no SDPO of its own.
 
-verl's reference model becomes SDPO's teacher (SDPO has no KL reference, PIPO_SPEC §2): each step,
+verl's reference model becomes SDPO's teacher (SDPO has no KL reference; docs/ALGORITHM.md, "The base
+algorithms"): each step,
 
 - ``_compute_ref_log_prob``: every response of B_t is scored by the teacher on a re-prompt holding the
   first other response of its group whose verifier score reaches the threshold (responses with no

@@ -1,16 +1,17 @@
 """PIPO inside verl 0.9's synchronous trainer (v1, ``trainer_mode=sync``), without forking verl.
 
-``PIPOTrainer`` is verl's ``PPOTrainerSync``; its actor update becomes PIPO_SPEC §1 steps 1-9:
+``PIPOTrainer`` is verl's ``PPOTrainerSync``; its actor update becomes steps 1-9 of
+``docs/ALGORITHM.md``, driven by PIPO's controller (``pipo.algorithm.controller``, as on the local
+backend). What verl's engine does is this trainer's part:
 
 1. J_t: the mean verifier score (``acc``) of every response of B_t, with the groups DAPO's filter
    dropped counted back in (verl reports them per score value);
-2-4. the window anchor, δ_t and φ (``pipo.algorithm.feedback``);
-5-7. PI rewards φ·a on the stored B_{t-1} and the verification update (``update_actor_pi`` of the
-   worker extension: η_PI, the base policy loss alone, the LR schedule not advanced);
-8. verl's own actor update on B_t (its old log-probs were computed before step 7);
-9. J_t joins the window; B_t's training fields and its attributions are kept for the next step.
+7. the replay of the stored B_{t-1} with its PI rewards (``update_actor_pi`` of the worker
+   extension: η_PI, the base policy loss alone, the LR schedule not advanced);
+8. verl's own actor update on B_t (its old log-probs were computed before step 7); B_t's training
+   fields are what the controller keeps for the next step.
 
-The PIPO state is saved as ``pipo.pt`` in each of verl's ``global_step_N`` checkpoints and restored on
+The controller's state is saved as ``pipo.pt`` in each of verl's ``global_step_N`` checkpoints and restored on
 resume; the ``pipo/*`` metrics go through verl's tracker with the step's own metrics.
 """
 
@@ -32,12 +33,10 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 from verl.trainer.ppo.v1.replay_buffer import DAPO_FILTERED_REWARD_COUNTS_KEY
 from verl.utils.checkpoint.checkpoint_manager import find_latest_ckpt_path
 from verl.utils.metric.utils import reduce_metrics
-from verl.utils.profiler.performance import marked_timer
 from verl.workers.utils.padding import response_to_nested
 
-from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn
-from pipo.algorithm.feedback import Feedback, ImprovementFeedback
-from pipo.algorithm.verification import decide, pi_rewards
+from pipo.algorithm.algorithms import base_algorithm
+from pipo.algorithm.controller import Explored, PIPOController, PIPOSettings
 from pipo.backends.verl.worker import PI_LR_KEY, PIPOActorRolloutRefWorker
 from pipo.config import CONF_DIR
 
@@ -80,29 +79,34 @@ def verifier_scores(fields: TensorDict, tags: list[dict]) -> list[float]:
     return out
 
 
-def attributions(fields: TensorDict, algorithm: str, group_size: int, group_norm: str) -> torch.Tensor:
-    """Step 5: a_u of every token of B_t from what its own update used, as a jagged (bs, response) tensor."""
-    mask = fields["response_mask"]
-    padded = {
+def attribution_inputs(fields: TensorDict) -> dict[str, torch.Tensor]:
+    """What B_t's update learned from, padded to (bs, response_length): the attribution's inputs.
+    ``advantages`` always; SDPO's steps also wrote the teacher's log-probs and its mask."""
+    out = {
         "advantages": fields["advantages"].to_padded_tensor(0.0),
-        "response_mask": mask.to_padded_tensor(0).float(),
+        "response_mask": fields["response_mask"].to_padded_tensor(0).float(),
     }
-    if algorithm == "sdpo":  # the teacher/student log-ratio, from the fields SDPO's steps wrote
-        padded |= {
+    if "teacher_log_probs" in fields.keys():
+        out |= {
             "teacher_log_probs": fields["teacher_log_probs"].to_padded_tensor(0.0),
             "student_log_probs": fields["old_log_probs"].to_padded_tensor(0.0),
             "distill_mask": fields["sdpo_mask"].to_padded_tensor(0.0),
         }
-    a = get_attribution_fn(algorithm)(padded, AttributionConfig(group_size=group_size, group_norm=group_norm))
-    return response_to_nested(a, mask)
+    return out
 
 
 def pipo_settings(config: DictConfig) -> DictConfig:
     """The config's ``pipo`` section over ``conf/pipo/on.yaml`` (the one place PIPO's defaults live);
-    η_PI defaults to the actor's learning rate."""
+    η_PI defaults to the actor's learning rate. ``pipo.algorithm`` names the base algorithm (its
+    registered definition and attribution); it has no default."""
     defaults = OmegaConf.load(CONF_DIR / "pipo" / "on.yaml")
     defaults.lr = config.actor_rollout_ref.actor.optim.lr
-    return section(config, "pipo", {k: v for k, v in defaults.items() if k != "enabled"})
+    defaults.algorithm = None
+    settings = section(config, "pipo", {k: v for k, v in defaults.items() if k != "enabled"})
+    if settings.algorithm is None:
+        raise ValueError("pipo.algorithm is missing: the base algorithm PIPO attributes for (+pipo.algorithm=grpo)")
+    base_algorithm(settings.algorithm)  # registered, or a message naming the known ones
+    return settings
 
 
 def section(config: DictConfig, name: str, defaults: dict) -> DictConfig:
@@ -112,12 +116,6 @@ def section(config: DictConfig, name: str, defaults: dict) -> DictConfig:
     if unknown:
         raise ValueError(f"unknown {name} settings {unknown} (known: {sorted(defaults)})")
     return OmegaConf.merge(defaults, given)
-
-
-def attribution_name(config: DictConfig) -> str:
-    """PPO's token-level GAE advantages, SDPO's self-teacher log-ratio, or the group-relative
-    advantages of GRPO/GSPO/DAPO."""
-    return {"gae": "ppo", "self_teacher": "sdpo"}.get(config.algorithm.adv_estimator, "grpo")
 
 
 def step_folder(trainer: DictConfig, step: int) -> Path:
@@ -142,10 +140,8 @@ class PIPOTrainer(PPOTrainerSync):
     def __init__(self, config: DictConfig):
         super().__init__(config)
         self.pipo = p = pipo_settings(config)
-        self.pipo_attribution = attribution_name(config)
-        self.pipo_feedback = ImprovementFeedback(p.window, p.lam, p.min_history, p.eps, p.ddof, p.delta_clip)
-        self.pipo_previous: TensorDict | None = None  # B_{t-1}: training fields + "pipo_attributions"
-        self.pipo_tags: list[dict] = []
+        n = config.actor_rollout_ref.rollout.n
+        self.pipo_controller = PIPOController(PIPOSettings.from_config(p), p.algorithm, n)
 
     def _build_replay_buffer(self):
         self.trainer_mode = "sync"  # trainer_mode=pipo selects this class; everything else is verl's sync mode
@@ -162,49 +158,37 @@ class PIPOTrainer(PPOTrainerSync):
         fields = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id)
         n = self.config.actor_rollout_ref.rollout.n
         J = performance(verifier_scores(fields, batch.tags), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)  # 1
-        feedback = self.pipo_feedback.compute(J)  # 2-4
-        with marked_timer("pipo", self.timing_raw, color="purple"):
-            metrics.update(self.verification_update(feedback))  # 5-7
-        metrics.update({k: v for k, v in feedback.as_metrics().items() if v is not None})
-        batch = super()._update_actor(batch, metrics)  # 8
-        kept = fields.exclude(*[k for k in NOT_REPLAYED if k in fields.keys()])
-        kept["pipo_attributions"] = attributions(fields, self.pipo_attribution, n, self.pipo.group_norm)  # 9
-        self.pipo_previous, self.pipo_tags = kept, [dict(tag) for tag in batch.tags]
-        self.pipo_feedback.push(J)
-        return batch
+        updated = []
 
-    def verification_update(self, feedback: Feedback) -> dict[str, float]:
-        """Steps 5-7 on the stored previous batch, or a skip that touches neither weights nor optimizer."""
-        prev = self.pipo_previous
-        rewards = mask = None
-        if prev is not None and feedback.phi is not None:
-            rewards = pi_rewards(feedback.phi, prev["pipo_attributions"].to_padded_tensor(0.0))
-            mask = prev["response_mask"].to_padded_tensor(0)
-        decision = decide(feedback, prev is not None, rewards, mask)
-        out = {
-            "pipo/verified": float(decision.verify),
-            "pipo/suppressed": float(feedback.delta is not None and feedback.delta < 0),
-        }
-        if not decision.verify:
-            return out
-        assert prev is not None and rewards is not None and mask is not None
-        replay = prev.exclude("pipo_attributions")
-        replay["advantages"] = response_to_nested(rewards, prev["response_mask"])
+        def explore() -> Explored:  # 8: verl's own actor update (its metrics go to ``metrics``)
+            updated.append(super(PIPOTrainer, self)._update_actor(batch, metrics))
+            kept = fields.exclude(*[k for k in NOT_REPLAYED if k in fields.keys()])  # B_t's training fields
+            return Explored({}, (kept, [dict(tag) for tag in batch.tags]), attribution_inputs(fields))
+
+        out = self.pipo_controller.iteration(J, self.replay, explore)
+        metrics.update({k: v for k, v in out.items() if v is not None})  # verl's tracker takes numbers only
+        return updated[0]
+
+    def replay(self, previous: tuple[TensorDict, list[dict]], rewards: torch.Tensor, lr: float) -> dict[str, float]:
+        """Step 7's update on the workers: B_{t-1}'s fields with ``rewards`` as advantages, at ``lr``."""
+        replay, tags = previous
+        replay = replay.clone(recurse=False)
+        replay["advantages"] = response_to_nested(rewards, replay["response_mask"])
         keys = [f"pipo_{i}" for i in range(len(replay))]
-        meta = tq.kv_batch_put(keys=keys, partition_id=PARTITION, fields=replay, tags=self.pipo_tags)
-        meta.extra_info.update(self._verification_info())
+        meta = tq.kv_batch_put(keys=keys, partition_id=PARTITION, fields=replay, tags=tags)
+        meta.extra_info.update(self._verification_info(lr))
         try:
             output = self.actor_rollout_wg.update_actor_pi(meta)
         finally:
             tq.kv_clear(keys=keys, partition_id=PARTITION)
         worker = reduce_metrics(dict(output["metrics"]))
-        out["pipo/units"] = float(((rewards != 0) & (mask > 0)).sum())
-        out["pipo/pi_loss"] = float(worker.get("actor/pg_loss", np.nan))
-        out["pipo/clipfrac"] = float(worker.get("actor/pg_clipfrac", np.nan))
-        out["pipo/grad_norm"] = float(worker.get("grad_norm", np.nan))
-        return out
+        return {
+            "pi_loss": float(worker.get("actor/pg_loss", np.nan)),
+            "clipfrac": float(worker.get("actor/pg_clipfrac", np.nan)),
+            "grad_norm": float(worker.get("grad_norm", np.nan)),
+        }
 
-    def _verification_info(self) -> dict[str, Any]:
+    def _verification_info(self, lr: float) -> dict[str, Any]:
         """What ``update_actor`` sends with a batch, for the verification update: the same
         mini-batches, epochs and temperature, no entropy, and η_PI."""
         actor = self.config.actor_rollout_ref.actor
@@ -219,16 +203,15 @@ class PIPOTrainer(PPOTrainerSync):
             "seed": actor.data_loader_seed,
             "dataloader_kwargs": {"shuffle": actor.shuffle},
             "temperature": self.config.actor_rollout_ref.rollout.temperature,
-            PI_LR_KEY: float(self.pipo.lr),
+            PI_LR_KEY: float(lr),
         }
 
     # --- checkpoints ----------------------------------------------------------------------------
     def pipo_state(self) -> dict[str, Any]:
-        return {"feedback": self.pipo_feedback.state_dict(), "previous": self.pipo_previous, "tags": self.pipo_tags}
+        return self.pipo_controller.state_dict()
 
     def load_pipo_state(self, state: dict[str, Any]) -> None:
-        self.pipo_feedback.load_state_dict(state["feedback"])
-        self.pipo_previous, self.pipo_tags = state["previous"], list(state["tags"])
+        self.pipo_controller.load_state_dict(state)
 
     def _save_checkpoint(self):
         folder = step_folder(self.config.trainer, self.global_steps)
@@ -248,4 +231,4 @@ class PIPOTrainer(PPOTrainerSync):
             log.warning("%s has no PIPO state (%s): the window and the previous batch start empty", folder, path)
             return
         self.load_pipo_state(torch.load(path, weights_only=False))
-        log.info("PIPO state restored from %s (window %s)", path, list(self.pipo_feedback.history))
+        log.info("PIPO state restored from %s (window %s)", path, list(self.pipo_controller.feedback.history))

@@ -1,7 +1,7 @@
 """The actor worker extension: PIPO's verification update at its own learning rate η_PI, and SDPO.
 
 verl's ``update_actor`` runs the actor's mini-batches with the policy loss, and on the last one
-steps the LR scheduler. The verification update (PIPO_SPEC §1 step 7) must instead run at η_PI,
+steps the LR scheduler. The verification update (docs/ALGORITHM.md, step 7) must instead run at η_PI,
 with the base algorithm's policy loss alone (no KL, no entropy term), and must not advance the
 schedule: the exploration update that follows is the iteration's one scheduled step.
 

@@ -1,0 +1,168 @@
+"""The PIPO controller: steps 2-9 of ``docs/ALGORITHM.md`` around a backend's base update.
+
+Both backends drive it. A backend does what needs its engine — it scores B_t (step 1, J_t), it
+replays a stored batch with given per-token rewards at a given learning rate (step 7's update), and
+it runs the base algorithm's update (step 8) — and the controller does everything else in order:
+
+    fb = feedback(J_t)                       # 2-4: window anchor, δ_t, φ
+    verify(fb) on B_{t-1}                    # 5-7: PI rewards R = φ·a, skip rules, replay at η_PI
+    explored = explore()                     # 8: the base update on B_t, from θ'_t
+    window ← J_t; B_{t-1} ← (B_t, a(B_t))    # 9
+
+Its metrics (``pipo/*``) and its checkpoint state are the same on both backends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn
+from pipo.algorithm.feedback import Feedback, ImprovementFeedback
+from pipo.algorithm.verification import decide, pi_rewards
+
+
+class Replayer(Protocol):
+    def __call__(self, batch: Any, rewards: torch.Tensor, lr: float) -> Mapping[str, float]:
+        """Step 7's update: train on the stored ``batch`` with ``rewards`` (bs, response_length) in place
+        of its advantages, the base algorithm's policy loss alone, at learning rate ``lr``. Returns the
+        update's ``pi_loss``, ``clipfrac`` and ``grad_norm``."""
+
+
+@dataclass
+class Explored:
+    """What the base update on B_t (step 8) hands back.
+
+    Attributes:
+        metrics: the update's own metrics.
+        batch: B_t as the backend will replay it next iteration (opaque to the controller).
+        signal: what the update learned from, (bs, response_length) each, ``response_mask`` included:
+            the attribution's inputs (``advantages``; SDPO: ``teacher_log_probs``, ``student_log_probs``,
+            ``distill_mask``).
+    """
+
+    metrics: Mapping[str, Any]
+    batch: Any
+    signal: Mapping[str, torch.Tensor]
+
+
+@dataclass
+class PreviousBatch:
+    """B_{t-1}: the backend's batch, its attributions a_u and response mask, (bs, response_length)."""
+
+    batch: Any
+    attributions: torch.Tensor
+    response_mask: torch.Tensor
+
+
+@dataclass(frozen=True)
+class PIPOSettings:
+    """The ``pipo`` config section (``conf/pipo/on.yaml``; ``docs/ALGORITHM.md`` lists each choice)."""
+
+    lam: float
+    window: int
+    min_history: int
+    eps: float
+    ddof: int
+    delta_clip: float | None
+    lr: float
+    group_norm: str
+
+    @classmethod
+    def from_config(cls, pipo: Mapping[str, Any]) -> PIPOSettings:
+        return cls(**{k: pipo[k] for k in cls.__dataclass_fields__})
+
+
+class PIPOController:
+    """Steps 2-9 for one run: the window of past J values, the previous batch and the decisions.
+
+    Args:
+        settings: PIPO's settings.
+        algorithm: the base algorithm's name; its attribution is the one registered under it.
+        group_size: G, rollouts per prompt.
+    """
+
+    def __init__(self, settings: PIPOSettings, algorithm: str, group_size: int) -> None:
+        s = self.settings = settings
+        self.feedback = ImprovementFeedback(s.window, s.lam, s.min_history, s.eps, s.ddof, s.delta_clip)
+        self.attribution_fn = get_attribution_fn(algorithm)
+        self.attribution_cfg = AttributionConfig(group_size=group_size, group_norm=s.group_norm)
+        self.previous: PreviousBatch | None = None
+
+    def iteration(self, J: float, replay: Replayer, explore: Callable[[], Explored]) -> dict[str, Any]:
+        """One iteration from J_t (step 1, the backend's) to storing B_t; returns every metric, the
+        base update's included. ``timing/pipo`` is the time PIPO adds (all but ``explore``)."""
+        t0 = time.perf_counter()
+        fb = self.feedback.compute(J)  # 2-4
+        m: dict[str, Any] = fb.as_metrics()
+        m.update(self.verify(fb, replay))  # 5-7
+        m["timing/pipo"] = time.perf_counter() - t0
+        explored = explore()  # 8
+        m.update(explored.metrics)
+        t = time.perf_counter()
+        self.feedback.push(J)  # 9
+        signal = explored.signal
+        attributions = self.attribution_fn(signal, self.attribution_cfg)
+        self.previous = PreviousBatch(explored.batch, attributions, signal["response_mask"])
+        m["timing/pipo"] += time.perf_counter() - t
+        return m
+
+    def idle(self, J: float) -> dict[str, Any]:
+        """An iteration with nothing to train on (DAPO kept no group): J_t joins the window, and no
+        batch is kept (the next iteration's verification has none to replay)."""
+        m: dict[str, Any] = self.feedback.compute(J).as_metrics()
+        self.feedback.push(J)
+        self.previous = None
+        return m
+
+    def verify(self, fb: Feedback, replay: Replayer) -> dict[str, Any]:
+        """Steps 5-7: PI rewards on B_{t-1} and its replay, or a skip that touches nothing."""
+        prev = self.previous
+        rewards = pi_rewards(fb.phi, prev.attributions) if prev is not None and fb.phi is not None else None
+        decision = decide(fb, prev is not None, rewards, None if prev is None else prev.response_mask)
+        m: dict[str, Any] = {
+            "pipo/verified": float(decision.verify),
+            "pipo/suppressed": float(fb.delta is not None and fb.delta < 0),
+            "pipo/units": 0.0,
+            "pipo/pi_loss": None,
+            "pipo/clipfrac": None,
+            "timing/verify": 0.0,
+        }
+        if not decision.verify:
+            return m
+        assert prev is not None and rewards is not None
+        t = time.perf_counter()
+        units = (rewards != 0) & (prev.response_mask > 0)
+        out = replay(prev.batch, rewards, self.settings.lr)
+        m.update(
+            {
+                "pipo/pi_loss": out["pi_loss"],
+                "pipo/clipfrac": out["clipfrac"],
+                "pipo/grad_norm": out["grad_norm"],
+                "pipo/units": float(units.sum().item()),
+                "pipo/replayed_fraction": units.any(-1).float().mean().item(),
+                "timing/verify": time.perf_counter() - t,
+            }
+        )
+        return m
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        prev = self.previous
+        return {
+            "feedback": self.feedback.state_dict(),
+            "previous": None
+            if prev is None
+            else {"batch": prev.batch, "attributions": prev.attributions, "response_mask": prev.response_mask},
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.feedback.load_state_dict(state["feedback"])
+        prev = state["previous"]
+        self.previous = (
+            None if prev is None else PreviousBatch(prev["batch"], prev["attributions"], prev["response_mask"])
+        )
