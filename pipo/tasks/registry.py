@@ -111,6 +111,9 @@ def register_task(definition: TaskDefinition) -> TaskDefinition:
             raise ValueError(f"task {definition.name!r}: generator {definition.generator!r} belongs to {other.name!r}")
     if definition.name in TASKS and TASKS[definition.name] != definition:
         raise ValueError(f"task {definition.name!r} is already registered")
+    for verifier in definition.verifiers:  # all checked before any is registered
+        if VERIFIERS.get(verifier.name, verifier) != verifier:
+            raise ValueError(f"verifier {verifier.name!r} is already registered as a different verifier")
     for verifier in definition.verifiers:
         register_verifier(verifier)
     TASKS[definition.name] = definition
