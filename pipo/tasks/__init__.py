@@ -1,5 +1,28 @@
-"""Datasets and verifiers per task family, and the toy stand-ins used at tiny scale."""
+"""Task definitions (``registry``: one registered ``TaskDefinition`` per task, ``families/``: the
+built-in ones), their datasets and verifiers, and the toy stand-ins used at tiny scale."""
 
-from pipo.tasks.registry import TaskData, Verifier, get_verifier, load_standin
+from pipo.tasks.registry import (
+    StandinGenerator,
+    TaskData,
+    TaskDefinition,
+    Verifier,
+    get_task,
+    get_verifier,
+    load_standin,
+    register_task,
+    register_verifier,
+    task_definition,
+)
 
-__all__ = ["TaskData", "Verifier", "get_verifier", "load_standin"]
+__all__ = [
+    "StandinGenerator",
+    "TaskData",
+    "TaskDefinition",
+    "Verifier",
+    "get_task",
+    "get_verifier",
+    "load_standin",
+    "register_task",
+    "register_verifier",
+    "task_definition",
+]

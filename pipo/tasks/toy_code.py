@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 
 from pipo.tasks.toy_math import draw_splits, reprompt_text
 
@@ -114,17 +115,23 @@ def sft_examples(problems: list[dict], correct_fraction: list[float], seed: int,
 
 
 def mix_examples(
-    problems: list[dict], fractions: list[float], seed: int, reprompt_fraction: float, n_levels: int
+    problems: list[dict],
+    fractions: list[float],
+    seed: int,
+    reprompt_fraction: float,
+    n_levels: int,
+    reprompt: Callable[[str, str], str] = reprompt_text,
 ) -> list[tuple[str, str]]:
     """Each problem's ``solution`` with probability ``fractions[level-1]``, else its ``sloppy`` answer;
-    a ``reprompt_fraction`` show the solution in context first (SDPO's teacher prompt)."""
+    a ``reprompt_fraction`` show the solution in context first (SDPO's teacher prompt, ``reprompt``:
+    the task's, ``TaskDefinition.reprompt``)."""
     if len(fractions) != n_levels:
         raise ValueError(f"need one correct fraction per level ({n_levels}), got {len(fractions)}")
     rng = random.Random(seed)
     out = []
     for p in problems:
         if rng.random() < reprompt_fraction:
-            out.append((reprompt_text(p["prompt"], p["solution"]), p["solution"]))
+            out.append((reprompt(p["prompt"], p["solution"]), p["solution"]))
         elif rng.random() < fractions[int(p["level"]) - 1]:
             out.append((p["prompt"], p["solution"]))
         else:
