@@ -9,9 +9,9 @@ import pandas as pd
 
 from analysis import figures
 from analysis.render import to_markdown, write_table
-from analysis.runs import Runs
+from analysis.runs import Runs, load_runs
 from analysis.tables import Table, TableSpec, build_table
-from pipo.sweeps import load_sweep
+from pipo.sweeps import SweepResult, load_sweep
 
 ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5")
 
@@ -56,3 +56,12 @@ def build(name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "res
     elif fig.get("kind") == "wallclock":
         built.paths += figures.wallclock(members, out, name)
     return built
+
+
+def after_sweep(result: SweepResult) -> int:
+    """``reproduce/<name>.py``'s last step: once the sweep ran, its table or figure from its runs (into
+    ``results/<scale>/`` beside the run records), printed as a report. Returns the sweep's exit code."""
+    if result.ran and result.sweep is not None:
+        built = build(result.sweep.name, load_runs(result.run_root), result.scale, result.run_root.parent / "results")
+        print(f"\n{result.sweep.name}: {result.sweep.description}\n{built.report()}")
+    return result.code

@@ -15,27 +15,23 @@ import pandas as pd
 import yaml
 
 from pipo.cell import SIGNATURE_VERSION
+from pipo.records import RunRecord  # the one reader of the record layout (and its RECORD_VERSION)
 
 log = logging.getLogger(__name__)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where there is one: ~10× faster
-RECORD_VERSION = 1  # the record layout this loader reads (pipo.records.RECORD_VERSION)
 CONFIG_VERSION = SIGNATURE_VERSION  # runs of older versions are other cells: reported and skipped
 
 
 def load_run(path: str | Path) -> dict:
     """One run's identity, cell settings, status and evaluations; ValueError says why it is unreadable."""
     path = Path(path)
+    record = RunRecord(path)
     try:
-        cell = yaml.load((path / "cell.yaml").read_text(encoding="utf-8"), Loader=_LOADER)
-        if not isinstance(cell, dict):
-            raise ValueError("cell.yaml is not a mapping")
-        if cell.get("record_version") != RECORD_VERSION:
-            raise ValueError(f"record version {cell.get('record_version')} (this loader reads {RECORD_VERSION})")
+        cell = record.cell()  # ValueError for another record layout
         if cell.get("config_version", 1) != CONFIG_VERSION:
             raise ValueError(f"config version {cell.get('config_version', 1)} (this loader reads {CONFIG_VERSION})")
         cfg = cell["config"]
-        status = json.loads((path / "status.json").read_text()) if (path / "status.json").exists() else {}
-        evals = json.loads((path / "eval.json").read_text())["evals"] if (path / "eval.json").exists() else []
+        status = record.status() or {}
+        evals = record.evals()
         return {
             "signature": cell["signature"],
             "label": cell["label"],
@@ -129,14 +125,4 @@ def scores(runs: pd.DataFrame, which: str = "last") -> pd.DataFrame:
 
 def load_metrics(path: str | Path) -> pd.DataFrame:
     """A run's per-step metrics (``metrics.jsonl``; empty if none); a torn last line is ignored."""
-    rows = []
-    f = Path(path) / "metrics.jsonl"
-    if not f.exists():
-        return pd.DataFrame(rows)
-    with open(f, encoding="utf-8") as f:
-        for line in f:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return pd.DataFrame(rows)
+    return pd.DataFrame(RunRecord(path).metrics())

@@ -9,20 +9,16 @@ over seeds. A cell with no finished run is shown as "—" and listed.
 from __future__ import annotations
 
 import csv
-import functools
-import itertools
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from analysis.runs import method_name
-from pipo.config import CONF_DIR
-from pipo.sweeps import Sweep
+from pipo.records import RunRecord
+from pipo.sweeps import GridCell, Sweep, grid_cells
 
 PAPER_DIR = Path(__file__).with_name("paper")
 PAPER_NAMES = {"OlympiadBench": "Olympiad"}  # our benchmark name -> the paper table's column
@@ -77,35 +73,24 @@ class Table:
 
 def expected_cells(sweep: Sweep) -> list[dict]:
     """The grid's cells as run attributes (``model``, ``task``, ``algorithm``, ``pipo``, ``lam``, ...)."""
-    defaults = _config_defaults()
-    fixed = dict(o.split("=", 1) for o in sweep.fixed if "=" in o)
-    cells = []
-    for grid in sweep.grids:
-        keys = list(grid)
-        for values in itertools.product(*(grid[k] for k in keys)):
-            raw = {**defaults, **fixed, **dict(zip(keys, values, strict=True))}
-            cell = {
-                "model": raw["model"],
-                "task": raw["task"],
-                "algorithm": raw["algorithm"],
-                "pipo": str(raw["pipo"]) == "on",
-            }
-            if cell["pipo"]:
-                cell.update(lam=float(raw["pipo.lam"]), window=int(raw["pipo.window"]))
-            if "seed" in raw:
-                cell["seed"] = int(raw["seed"])
-            cells.append(cell)
-    return cells
+    return [run_attributes(cell) for cell in grid_cells(sweep)]
 
 
-def _config_defaults() -> dict[str, str]:
-    train = yaml.safe_load((CONF_DIR / "train.yaml").read_text())
-    groups = {}
-    for d in train["defaults"]:
-        if isinstance(d, dict):
-            groups.update({k: str(v) for k, v in d.items() if "/" not in k and not k.startswith("override")})
-    on = yaml.safe_load((CONF_DIR / "pipo" / "on.yaml").read_text())
-    return {**groups, "pipo.lam": str(on["lam"]), "pipo.window": str(on["window"])}
+def run_attributes(cell: GridCell) -> dict:
+    """The attributes a run of ``cell`` has (columns of :func:`analysis.runs.load_runs`), from its
+    composed config; ``seed`` only where the grid chooses one (otherwise every seed's run is the cell's)."""
+    cfg = cell.cfg
+    out = {
+        "model": cfg.model.name,
+        "task": cfg.task.name,
+        "algorithm": cfg.algorithm.name,
+        "pipo": bool(cfg.pipo.enabled),
+    }
+    if out["pipo"]:
+        out.update(lam=float(cfg.pipo.lam), window=int(cfg.pipo.window))
+    if "seed" in cell.choices:
+        out["seed"] = int(cfg.seed)
+    return out
 
 
 def cell_mask(runs: pd.DataFrame, cell: dict) -> np.ndarray:
@@ -127,10 +112,9 @@ def run_values(run, benchmarks: list[str], metric: str) -> dict[str, float] | No
             return None
         per = {e.get("stands_for", s): 100.0 * e["correct"] / e["n"] for s, e in run.evals[-1]["benchmarks"].items()}
     else:
-        f = Path(run.path) / f"pass_at_{metric.split('@')[1]}.json"
-        if not f.exists():
+        res = RunRecord(run.path).pass_at_k(int(metric.split("@")[1]))
+        if res is None:
             return None
-        res = json.loads(f.read_text())
         per = {e.get("stands_for", s): 100.0 * e[metric] for s, e in res["benchmarks"].items()}
     if any(b not in per for b in benchmarks):
         return None
@@ -150,10 +134,11 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
     missing: list[str] = []
     base_done: set[str] = set()
     pipo_rows: dict[tuple, tuple] = {}
-    for cell in expected_cells(sweep):
+    for grid_cell in grid_cells(sweep):
+        cell = run_attributes(grid_cell)
         row = tuple(_row_value(cell, k) for k in spec.rows)
-        block = _cell_block(cell, spec)
-        bench, splits = task_benchmarks(cell["task"])
+        block = _cell_block(grid_cell, spec)
+        bench, splits = task_benchmarks(grid_cell)
         blocks.setdefault(block, [*bench, "AVG"])
         split_names.update(splits)
         if row not in rows:
@@ -194,23 +179,19 @@ def _row_value(cell: dict, key: str):
     return cell.get(key, "") if cell["pipo"] else ""
 
 
-def _cell_block(cell: dict, spec: TableSpec) -> str:
+def _cell_block(cell: GridCell, spec: TableSpec) -> str:
     if spec.blocks is None:
         return ""
     if spec.blocks == "task":
-        return cell["task"].capitalize()
-    return _conf("model", cell["model"])["hf_id"].split("/")[-1]  # Qwen/Qwen3-4B-Base -> Qwen3-4B-Base
+        return cell.cfg.task.name.capitalize()
+    return cell.cfg.model.hf_id.split("/")[-1]  # Qwen/Qwen3-4B-Base -> Qwen3-4B-Base
 
 
-@functools.cache
-def _conf(group: str, option: str) -> dict:
-    return yaml.safe_load((CONF_DIR / group / f"{option}.yaml").read_text())
-
-
-def task_benchmarks(task: str) -> tuple[list[str], dict[str, str]]:
-    """A task's benchmarks in order, and for each the tiny split that stands for it (from conf/task/)."""
-    conf = _conf("task", task)
-    return list(conf["benchmarks"]), {sp["stands_for"]: name for name, sp in conf["standin"]["splits"].items()}
+def task_benchmarks(cell: GridCell) -> tuple[list[str], dict[str, str]]:
+    """The cell's task's benchmarks in order, and for each the tiny split that stands for it (from its
+    composed config)."""
+    task = cell.cfg.task
+    return list(task.benchmarks), {sp.stands_for: name for name, sp in task.standin.splits.items()}
 
 
 def _describe(cell: dict, runs: pd.DataFrame) -> str:

@@ -9,7 +9,6 @@ of times with backoff. A finished run already exported is not fetched again.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pipo.cell import SIGNATURE_VERSION
-from pipo.records import RECORD_VERSION, RunRecord
+from pipo.records import RunRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,12 +86,12 @@ def export_run(run: Any, root: Path, sleep=time.sleep) -> Path | None:
                 b["pass@1"] = b["correct"] / b["n"]
             avg = sum(b["pass@1"] for b in benches.values()) / len(benches)
             complete.append({"step": step, "benchmarks": benches, "avg": {"pass@1": avg}})
-    rec.write_json("eval.json", {"record_version": RECORD_VERSION, "evals": complete})
+    rec.write_evals(complete)
     metrics: dict[int, dict] = {}
     for key in METRIC_KEYS:
         for row in with_retries(lambda key=key: _history(run, key), sleep=sleep):
             metrics.setdefault(int(row["_step"]), {"step": int(row["_step"])})[key] = row[key]
-    (rec.path / "metrics.jsonl").write_text("".join(json.dumps(metrics[s]) + "\n" for s in sorted(metrics)))
+    rec.write_metrics([metrics[s] for s in sorted(metrics)])
     step = max(metrics, default=0)
     rec.write_json("status.json", {"state": state, "step": step, "source": "wandb"})
     return rec.path

@@ -316,8 +316,8 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"wandb.mode={c.wandb.mode!r}: expected one of {WANDB_MODES}")
     if c.backend.name not in ("local", "verl"):
         out.append(f"backend={c.backend.name!r}: expected local or verl")
-    if c.backend.name == "verl" and s.name == "tiny":
-        out.append("backend=verl runs the paper's models (scale=paper); tiny cells run with backend=local")
+    if problem := backend_problem(s.name, c.backend.name):
+        out.append(problem)
     if c.verl and c.backend.name != "verl":
         out.append("verl.* overrides are given but backend is not verl")
     if set(c.task.benchmarks) != {sp["stands_for"] for sp in c.task.standin.splits.values()}:
@@ -330,6 +330,17 @@ def validate(cfg: DictConfig) -> None:
     found = problems(cfg)
     if found:
         raise ConfigError("invalid cell config:\n  - " + "\n  - ".join(found))
+
+
+def backend_problem(scale: str, backend: str, running: bool = False) -> str | None:
+    """Why ``backend`` cannot run a cell of ``scale`` (None if it can): tiny cells run on the local
+    backend, the paper's models on verl. A tiny cell on verl is never valid; a larger cell on the local
+    backend can still be planned and signed anywhere, and is refused only when it is to run (``running``)."""
+    if backend == "verl" and scale == "tiny":
+        return "backend=verl runs the paper's models (scale=paper); tiny cells run with backend=local"
+    if running and backend == "local" and scale != "tiny":
+        return f"scale={scale} runs with backend=verl (the local backend runs tiny cells)"
+    return None
 
 
 def to_container(cfg: DictConfig) -> dict:

@@ -28,11 +28,10 @@ log = logging.getLogger(__name__)
 def reevaluate(cfg: DictConfig, samples: int, k: int) -> dict:
     """Pass@k of the finished cell ``cfg`` (computed once, then read from its record)."""
     record = RunRecord(run_dir(cfg))
-    name = f"pass_at_{k}.json"
     status = record.status() or {}
     if status.get("state") != "done":
         raise ConfigError(f"{label(cfg)}: not trained yet (status: {status.get('state', 'new')})")
-    if (done := record.read_json(name)) is not None and not cfg.force:
+    if (done := record.pass_at_k(k)) is not None and not cfg.force:
         return done
     s = cfg.scale
     task = load_standin(cfg.task)
@@ -58,6 +57,6 @@ def reevaluate(cfg: DictConfig, samples: int, k: int) -> dict:
     rows = result["benchmarks"].values()
     result["avg"][f"pass@{k}"] = sum(e[f"pass@{k}"] for e in rows) / len(rows)
     result.update(step=state["step"], samples=samples, k=k, temperature=s.temperature)
-    record.write_json(name, result)
+    record.write_pass_at_k(k, result)
     log.info("%s: average pass@%d %.3f", label(cfg), k, result["avg"][f"pass@{k}"])
     return result

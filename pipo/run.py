@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from pipo.cell import SIGNATURE_VERSION, label, run_dir, signature
-from pipo.config import ConfigError, to_container, validate
+from pipo.config import ConfigError, backend_problem, to_container, validate
 from pipo.models import resolve_model
 from pipo.records import RunRecord
 from pipo.tasks import load_standin
@@ -31,11 +31,8 @@ def run_cell(cfg: DictConfig) -> dict | None:
     if status and status.get("state") == "done" and not cfg.force:
         log.info("%s: done already (%s); force=true reruns it", name, path)
         return record.evals()[-1]
-    if cfg.scale.name != "tiny" and cfg.backend.name == "local":
-        raise ConfigError(
-            f"scale={cfg.scale.name} runs with backend=verl (on a GPU node, or cluster=slurm); the local "
-            "backend runs tiny-scale cells"
-        )
+    if problem := backend_problem(cfg.scale.name, cfg.backend.name, running=True):
+        raise ConfigError(f"{problem}; run it on a GPU node, or with cluster=slurm")
     path.mkdir(parents=True, exist_ok=True)
     with open(path / ".lock", "w") as lock:
         try:

@@ -3,7 +3,9 @@
 A sweep file lists the grid (config key → values) and the overrides every cell shares. Planning
 composes every cell, signs it and reads its record's status; launching refuses the whole sweep if
 any cell is invalid, then hands the grid to Hydra's multirun (basic, submitit_local or
-submitit_slurm launcher, chosen by ``cluster=``).
+submitit_slurm launcher, chosen by ``cluster=``). This module is the one place a grid is expanded:
+the analysis reads a sweep's cells through :func:`grid_cells`. It never imports the analysis; the
+entry points (``reproduce/<name>.py``) build a sweep's table or figure from what :func:`main` returns.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import itertools
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from pipo.cell import label, run_dir, signature
-from pipo.config import CONF_DIR, ConfigError, compose_cells, problems, to_container
+from pipo.config import CONF_DIR, ConfigError, backend_problem, compose_cells, problems, to_container
 from pipo.records import RunRecord
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
@@ -94,6 +97,28 @@ def cell_overrides(sweep: Sweep, overrides: list[str]) -> tuple[list[list[str]],
     return cells, hydra
 
 
+@dataclass
+class GridCell:
+    """One cell of a sweep's grid: what the grid (with its fixed and the user's overrides) chose, and
+    the cell composed from ``conf/``, whose every other setting is the configuration's default."""
+
+    choices: dict[str, str]  # config key or group -> value, as the cell's overrides give it
+    cfg: DictConfig
+
+
+def grid_cells(sweep: Sweep, overrides: Sequence[str] = ()) -> list[GridCell]:
+    """Every cell of ``sweep``'s grid (each once, in the grid's order), composed; ConfigError names a
+    cell that does not compose. ``overrides`` are the user's, as for :func:`cell_overrides`."""
+    cells, _ = cell_overrides(sweep, list(overrides))
+    out = []
+    for ov, cfg in zip(cells, compose_cells(cells), strict=True):
+        if isinstance(cfg, Exception):
+            cause = cfg.__cause__ or cfg
+            raise ConfigError(f"sweep {sweep.name}: cell [{' '.join(ov)}]: {str(cause).splitlines()[0]}")
+        out.append(GridCell(dict(o.split("=", 1) for o in ov), cfg))
+    return out
+
+
 def _gpu_visible() -> bool:
     import torch
 
@@ -127,8 +152,9 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
                 f"scale={cfg.scale.name} asks for {cfg.scale.resources.gpus} GPUs and none is visible "
                 "here (plan it anywhere; launch it with cluster=slurm or on a GPU node)"
             )
-        if launching and cfg.scale.name != "tiny" and cfg.backend.name == "local":
-            found.append(f"scale={cfg.scale.name} runs with backend=verl (the local backend runs tiny cells)")
+        if launching and (problem := backend_problem(cfg.scale.name, cfg.backend.name, running=True)):
+            if problem not in found:  # a tiny cell on verl is already a problem of the config
+                found.append(problem)
         if not found and cfg.backend.name == "verl":
             found.extend(_verl_problems(cfg))
         sig = signature(plain)
@@ -189,8 +215,32 @@ def multirun_argvs(sweep: Sweep, overrides: list[str]) -> list[list[str]]:
     return [["-m", *(f"{k}={','.join(v)}" for k, v in g), f"sweep={sweep.name}", *hydra] for g in ordered]
 
 
-def main(name: str, argv: list[str] | None = None) -> int:
-    """``reproduce/<name>.py [-m] [--plan] [overrides]``: plan, validate and launch a table's sweep."""
+@dataclass
+class SweepResult:
+    """What :func:`main` did: its exit code, and the sweep with its cells. ``ran``: the sweep trained or
+    re-evaluated its cells, so its entry point builds the table or figure from their records
+    (``analysis.build.after_sweep``)."""
+
+    code: int
+    sweep: Sweep | None = None
+    cells: list[PlannedCell] = field(default_factory=list)
+    ran: bool = False
+
+    @property
+    def run_root(self) -> Path:
+        """Where the cells' records are (``<run_root>/<scale>/<signature>/``)."""
+        return Path(self.cells[0].cfg.run_root)
+
+    @property
+    def scale(self) -> str:
+        return self.cells[0].cfg.scale.name
+
+
+def main(name: str, argv: list[str] | None = None) -> SweepResult:
+    """``reproduce/<name>.py [-m] [--plan] [overrides]``: plan, validate and launch a table's sweep.
+
+    Returns the exit code and, once the sweep ran, what its table or figure is built from.
+    """
     from pipo.config import register_schemas
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -202,7 +252,7 @@ def main(name: str, argv: list[str] | None = None) -> int:
             f"The grid is sweeps/{name}.yaml; any override of reproduce/train.py applies to every cell,\n"
             f"e.g. scale=paper cluster=slurm hydra.launcher.partition=gpu, or seed=6,21,42 to add a grid axis."
         )
-        return 0
+        return SweepResult(0)
     register_schemas()
     sweep = load_sweep(name)
     launch = "-m" in argv or "--multirun" in argv
@@ -210,12 +260,12 @@ def main(name: str, argv: list[str] | None = None) -> int:
     cells = plan(sweep, overrides, launching=launch)
     print(format_plan(sweep, cells))
     if not launch:
-        return 0 if not any(c.problems for c in cells) else 1
+        return SweepResult(0 if not any(c.problems for c in cells) else 1, sweep, cells)
     try:
         refuse_if_invalid(cells)
     except ConfigError as err:
         print(f"\n{err}", file=sys.stderr)
-        return 1
+        return SweepResult(1, sweep, cells)
     if sweep.evaluate:
         return reevaluate_sweep(sweep, cells)
     env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
@@ -223,21 +273,10 @@ def main(name: str, argv: list[str] | None = None) -> int:
     for argv_m in multirun_argvs(sweep, overrides):
         print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
         code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
-    print(f"\n{sweep.name}: {sweep.description}\n{_build(sweep, cells)}")
-    return code
+    return SweepResult(code, sweep, cells, ran=True)
 
 
-def _build(sweep: Sweep, cells: list[PlannedCell]) -> str:
-    """The sweep's table/figure from its runs (``results/<scale>/`` beside the run records), as a report."""
-    from analysis.build import build
-    from analysis.runs import load_runs
-
-    cfg = cells[0].cfg
-    results = Path(cfg.run_root).parent / "results"
-    return build(sweep.name, load_runs(cfg.run_root), cfg.scale.name, results).report()
-
-
-def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> int:
+def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> SweepResult:
     """Table 6: pass@k of already-trained cells; refuses (naming them) if any is not trained yet."""
     from pipo.reevaluate import reevaluate
 
@@ -249,13 +288,12 @@ def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> int:
             + "\n".join(f"  {c.label} ({c.status})" for c in untrained),
             file=sys.stderr,
         )
-        return 1
+        return SweepResult(1, sweep, cells)
     samples, k = sweep.evaluate["samples"], sweep.evaluate["k"]
     for c in cells:
         print(f"{c.label}: pass@{k} from {samples} samples per problem", flush=True)
         reevaluate(c.cfg, samples, k)
-    print(f"\n{sweep.name}: {sweep.description}\n{_build(sweep, cells)}")
-    return 0
+    return SweepResult(0, sweep, cells, ran=True)
 
 
 def validate_multirun(argv: list[str]) -> int:

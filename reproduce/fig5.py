@@ -7,7 +7,8 @@ python reproduce/fig5.py -m scale=paper cluster=slurm hydra.launcher.partition=g
 
 import sys
 
+from analysis.build import after_sweep
 from pipo.sweeps import main
 
 if __name__ == "__main__":
-    sys.exit(main("fig5"))
+    sys.exit(after_sweep(main("fig5")))

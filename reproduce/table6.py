@@ -6,7 +6,8 @@ python reproduce/table6.py -m                               # evaluate them (aft
 
 import sys
 
+from analysis.build import after_sweep
 from pipo.sweeps import main
 
 if __name__ == "__main__":
-    sys.exit(main("table6"))
+    sys.exit(after_sweep(main("table6")))

@@ -7,7 +7,8 @@ python reproduce/table7.py -m scale=paper cluster=slurm hydra.launcher.partition
 
 import sys
 
+from analysis.build import after_sweep
 from pipo.sweeps import main
 
 if __name__ == "__main__":
-    sys.exit(main("table7"))
+    sys.exit(after_sweep(main("table7")))

@@ -6,7 +6,7 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
-from pipo.config import CONF_DIR, ConfigError, compose_cell, problems, validate
+from pipo.config import CONF_DIR, ConfigError, backend_problem, compose_cell, problems, validate
 
 
 def group_options(group):
@@ -26,6 +26,14 @@ def test_verl_backend_refuses_tiny_cells():
     found = problems(compose_cell(["backend=verl"]))
     assert any("tiny cells run with backend=local" in p for p in found)
     assert problems(compose_cell(["backend=verl", "scale=paper", "algorithm=sdpo"])) == []
+
+
+def test_one_rule_says_which_backend_runs_which_scale():
+    assert backend_problem("tiny", "local") is None and backend_problem("paper", "verl", running=True) is None
+    for running in (False, True):  # a tiny cell on verl is never valid
+        assert "tiny cells run with backend=local" in backend_problem("tiny", "verl", running)
+    assert backend_problem("paper", "local") is None  # planned and signed anywhere ...
+    assert "scale=paper runs with backend=verl" in backend_problem("paper", "local", running=True)  # ... not run
 
 
 def test_defaults_are_the_tiny_grpo_pipo_cell():

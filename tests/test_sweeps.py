@@ -4,8 +4,17 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from pipo.config import CONF_DIR, compose_cells
-from pipo.sweeps import cell_overrides, load_sweep, multirun_argvs, plan, refuse_if_invalid
+from pipo.config import CONF_DIR, ConfigError, compose_cells
+from pipo.sweeps import (
+    Sweep,
+    cell_overrides,
+    grid_cells,
+    load_sweep,
+    main,
+    multirun_argvs,
+    plan,
+    refuse_if_invalid,
+)
 
 # cells per grid, as in the paper (PIPO_SPEC §4); base-model rows come from step-0 evaluations
 PAPER_COUNTS = {
@@ -94,3 +103,52 @@ def test_user_overrides_replace_or_add_axes():
         "sweep=table4",
         "hydra.launcher.partition=gpu",
     ]
+
+
+def test_grid_cells_by_hand_with_the_defaults_from_conf():
+    # two sub-grids and a third that repeats a cell of the first; the sweep fixes the task, the user a seed
+    sweep = Sweep(
+        "small",
+        "",
+        [
+            {"algorithm": ["ppo", "grpo"], "pipo": ["off", "on"]},
+            {"pipo": ["on"], "pipo.lam": ["0.5"]},
+            {"algorithm": ["ppo"], "pipo": ["off"]},
+        ],
+        fixed=["task=code"],
+    )
+    cells = grid_cells(sweep, ["seed=6"])
+    assert [c.choices for c in cells] == [
+        {"task": "code", "algorithm": "ppo", "pipo": "off", "seed": "6"},
+        {"task": "code", "algorithm": "ppo", "pipo": "on", "seed": "6"},
+        {"task": "code", "algorithm": "grpo", "pipo": "off", "seed": "6"},
+        {"task": "code", "algorithm": "grpo", "pipo": "on", "seed": "6"},
+        {"task": "code", "pipo": "on", "pipo.lam": "0.5", "seed": "6"},
+    ]
+    # the rest from conf/: conf/train.yaml's defaults (grpo, qwen3_4b_base) and conf/pipo/*.yaml (λ 0.1, K 8)
+    composed = [
+        (c.cfg.algorithm.name, c.cfg.model.name, c.cfg.task.name, c.cfg.pipo.enabled, c.cfg.pipo.lam,
+         c.cfg.pipo.window, c.cfg.seed)
+        for c in cells
+    ]  # fmt: skip
+    assert composed == [
+        ("ppo", "qwen3_4b_base", "code", False, 0.1, 8, 6),
+        ("ppo", "qwen3_4b_base", "code", True, 0.1, 8, 6),
+        ("grpo", "qwen3_4b_base", "code", False, 0.1, 8, 6),
+        ("grpo", "qwen3_4b_base", "code", True, 0.1, 8, 6),
+        ("grpo", "qwen3_4b_base", "code", True, 0.5, 8, 6),
+    ]
+    assert list(cells[0].cfg.task.benchmarks) == ["TACO", "LCBv6", "HumanEval", "MBPP"]
+
+
+def test_grid_cells_name_a_cell_that_does_not_compose():
+    with pytest.raises(ConfigError, match=r"sweep bad: cell \[algorithm=nope\]"):
+        grid_cells(Sweep("bad", "", [{"algorithm": ["nope"]}]))
+
+
+def test_main_returns_what_the_entry_point_builds_from(capsys):
+    planned = main("table4", ["--plan"])
+    assert (planned.code, planned.ran, planned.sweep.name, len(planned.cells)) == (0, False, "table4", 7)
+    assert "7 cells:" in capsys.readouterr().out
+    assert main("table4", ["--plan", "pipo.window=1"]).code == 1
+    assert main("table4", ["--help"]).code == 0

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.build import ARTEFACTS, build
+from analysis.build import ARTEFACTS, after_sweep, build
 from analysis.render import to_latex, to_markdown
 from analysis.runs import load_runs
-from analysis.tables import PAPER_DIR, bootstrap_diff
+from analysis.tables import PAPER_DIR, bootstrap_diff, expected_cells
+from pipo.config import compose_cell
+from pipo.sweeps import PlannedCell, Sweep, SweepResult, load_sweep
 from tests.analysis.synthetic import SPLITS, config, evaluation, random_counts, random_metrics, write_record
 
 MATH = SPLITS["math"]
@@ -182,3 +184,31 @@ def test_cli_writes_every_artefact_and_reports_skipped_records(tmp_path, capsys)
     assert "table1:" in out and "cell(s) missing" in out
     assert (tmp_path / "results" / "tiny" / "table7.tex").exists()
     assert main(["summary", "--root", str(tmp_path / "runs")]) == 0
+
+
+def test_expected_cells_are_the_grid_cells_as_run_attributes():
+    sweep = Sweep("small", "", [{"algorithm": ["ppo"], "pipo": ["off", "on"]}, {"pipo.window": ["4"]}], ["task=tool"])
+    base = {"model": "qwen3_4b_base", "task": "tool"}
+    assert expected_cells(sweep) == [
+        {**base, "algorithm": "ppo", "pipo": False},
+        {**base, "algorithm": "ppo", "pipo": True, "lam": 0.1, "window": 8},
+        {**base, "algorithm": "grpo", "pipo": True, "lam": 0.1, "window": 4},
+    ]
+    assert expected_cells(Sweep("seeds", "", [{"seed": ["6", "21"]}]))[1] == {
+        "model": "qwen3_4b_base", "task": "math", "algorithm": "grpo", "pipo": True, "lam": 0.1, "window": 8,
+        "seed": 21,
+    }  # fmt: skip
+
+
+def test_after_a_sweep_ran_its_table_is_built_beside_the_records(tmp_path, capsys):
+    rng = random.Random(5)
+    write_record(tmp_path / "runs", "x", config(pipo=False), [evaluation(9, "math", random_counts("math", rng))])
+    cfg = compose_cell([f"run_root={tmp_path / 'runs'}"])
+    cells = [PlannedCell([], cfg, "-", "x", "done", [], 0.0)]
+    sweep = load_sweep("table4")
+    assert after_sweep(SweepResult(1, sweep, cells)) == 1  # not run (planned, refused): nothing built
+    assert capsys.readouterr().out == "" and not (tmp_path / "results").exists()
+    assert after_sweep(SweepResult(3, sweep, cells, ran=True)) == 3  # the sweep's exit code, after the report
+    out = capsys.readouterr().out
+    assert out.startswith(f"\n{sweep.name}: {sweep.description}\ntable4:") and "| GRPO |" in out
+    assert (tmp_path / "results" / "tiny" / "table4.tex").exists()
