@@ -16,7 +16,7 @@ from pipo.sweeps import (
     refuse_if_invalid,
 )
 
-# cells per grid, as in the paper (PIPO_SPEC §4); base-model rows come from step-0 evaluations
+# cells per grid, as in the paper's tables and figures; base-model rows come from step-0 evaluations
 PAPER_COUNTS = {
     "table1": 16,
     "table2": 16,

@@ -6,7 +6,7 @@ Writes ``<out_dir>/<task>/train.parquet`` and ``<out_dir>/<task>/<benchmark>.par
 columns: ``data_source`` (the dataset for training rows, the benchmark's name for benchmark rows),
 ``prompt`` (chat messages), ``ability``, ``reward_model`` (``style``, ``ground_truth``) and
 ``extra_info`` (``split``, ``index``, ``dataset``, …). ``source=hub`` (default) downloads the Hugging Face datasets
-of PIPO_SPEC §4 (the registered task's ``sources``, ``pipo/tasks/families/<task>.py``); ``source=DIR`` reads
+of the paper's experiments (the registered task's ``sources``, ``pipo/tasks/families/<task>.py``); ``source=DIR`` reads
 local copies laid out as ``DIR/<owner>/<name>/<config>/<split>.jsonl`` (how the tests run, and how to use
 mirrored data). A row that does not fit its dataset's schema is
 reported (source, index, reason) and skipped, never altered. Counts are printed and checked

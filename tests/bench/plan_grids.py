@@ -1,4 +1,4 @@
-"""Time to plan every grid of PIPO_SPEC §4 at both scales: compose, validate, sign, read status.
+"""Time to plan every grid of the paper's experiments (sweeps/) at both scales: compose, validate, sign, read status.
 
     python tests/bench/plan_grids.py [--repeats 5]
 

@@ -167,3 +167,21 @@ def test_registration_errors(reverse_task):
         register_task(TaskDefinition("bad", "toy_bad", NoWarmUp(), (), reverse_reprompt))
     assert "reverse2" not in registry.TASKS and "bad" not in registry.TASKS
     assert register_task(definition) is definition  # registering the same definition again is harmless
+
+
+@pytest.mark.slow
+def test_a_cell_trains_on_it(reverse_task, micro_overrides, tmp_path):
+    """The recipe's last step: ``python reproduce/train.py task=reverse`` (here a micro GRPO+PIPO cell)."""
+    from pipo.cell import run_dir
+    from pipo.records import RunRecord
+    from pipo.run import run_cell
+
+    _, cfg = reverse_task
+    searchpath = f"hydra.searchpath=[file://{tmp_path}]"
+    cfg = compose_cell([searchpath, "task=reverse", "algorithm=grpo", "pipo=on", *micro_overrides])
+    final = run_cell(cfg)
+    assert final is not None and final["step"] == 4
+    assert {b: e["n"] for b, e in final["benchmarks"].items()} == {"toy_rev3": 10, "toy_rev4": 20}
+    record = RunRecord(run_dir(cfg))
+    assert record.status()["state"] == "done" and [m["step"] for m in record.metrics()] == [1, 2, 3, 4]
+    assert all(0.0 <= m["critic/score/mean"] <= 1.0 for m in record.metrics())  # the task's own verifier
