@@ -277,10 +277,10 @@ class LocalTrainer:
             kld = kl_penalty(old_lp, ref_lp, a.kl_type) * mask
             token_rewards = token_rewards - a.kl_coef * kld
             m["actor/reward_kl_penalty"] = (kld.sum(-1) / mask.sum(-1).clamp(min=1)).mean().item()
-        if self.critic is not None:
+        if self.critic is not None:  # a value-based estimator (PPO: verl's GAE)
             with torch.no_grad():
                 values = self._values(roll)
-            adv, returns = get_adv_estimator_fn("gae")(
+            adv, returns = get_adv_estimator_fn(a.adv_estimator)(
                 token_level_rewards=token_rewards, values=values, response_mask=mask, gamma=a.gamma, lam=a.gae_lambda
             )
             return {"advantages": adv, "returns": returns, "values": values}
