@@ -160,25 +160,3 @@ def test_dapo_sampling_fills_the_batch_with_informative_groups(micro_overrides, 
     problems, _roll, scores, all_scores, m = trainer.sample(1)
     assert m["sampling/rounds"] == 1.0 and len(problems) == 32 and len(scores) == 256
     assert all_scores.mean().item() == pytest.approx(86 / 256)
-
-
-def test_a_new_algorithm_is_a_config_and_one_registered_function(micro_overrides, tmp_path):
-    """The README's worked example: RLOO from verl's estimator registry, PIPO attribution registered."""
-    from pipo.algorithm import register_attribution
-    from pipo.algorithm.attribution import ATTRIBUTION_REGISTRY
-
-    @register_attribution("rloo_example")
-    def rloo_attribution(data, config):
-        return data["advantages"].detach() * data["response_mask"] / config.group_size
-
-    try:
-        trainer = make_trainer(
-            [*micro_overrides, "algorithm=grpo", "algorithm.name=rloo_example", "algorithm.adv_estimator=rloo"],
-            tmp_path,
-        )
-        trainer.train_step(1)
-        m = trainer.train_step(2)
-        assert m["actor/pg_loss"] != 0.0 or m["critic/score/mean"] in (0.0, 1.0)
-        assert trainer.pipo.previous is not None
-    finally:
-        del ATTRIBUTION_REGISTRY["rloo_example"]

@@ -70,7 +70,7 @@ def test_pipo_off_is_verl_stock_config_and_on_adds_only_the_pipo_section():
     on_plain, off_plain = OmegaConf.to_container(on), OmegaConf.to_container(off)
     pipo = on_plain.pop("pipo")
     assert pipo == {"lam": 0.1, "window": 8, "min_history": 2, "eps": 1e-6, "ddof": 0, "delta_clip": None,
-                    "lr": 1e-6, "group_norm": "size"}
+                    "lr": 1e-6, "group_norm": "size", "algorithm": "dapo"}  # the base algorithm, by name
     for plain in (on_plain, off_plain):  # the cell's name and run directory differ, nothing else
         plain["trainer"].pop("experiment_name"), plain["trainer"].pop("default_local_dir")
     assert on_plain == off_plain and off.trainer.v1.trainer_mode == "sync"
