@@ -5,7 +5,7 @@ A ``pipo`` section makes the trainer ``pipo`` (``trainer.v1.trainer_mode``), an 
 trainer registry. Without either it is verl's stock synchronous trainer, untouched. verl's CLI works
 the same way:
 
-    python -m verl.trainer.main_ppo trainer.v1.trainer_mode=pipo +pipo.lam=0.1 …
+    python -m verl.trainer.main_ppo trainer.v1.trainer_mode=pipo +pipo.algorithm=grpo +pipo.lam=0.1 …
 """
 
 from __future__ import annotations
