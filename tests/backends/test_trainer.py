@@ -199,3 +199,15 @@ def test_a_checkpoint_that_fails_half_way_leaves_the_fresh_state(tmp_path):
     resumed = make_trainer(["algorithm=grpo", "pipo=on", "wandb.mode=disabled"], tmp_path)
     assert resumed.load_checkpoint() is False and resumed.step == 0
     assert_same_state(state_of(resumed), fresh)  # not the checkpoint's weights with a fresh optimizer
+
+
+def test_ppo_critic_has_no_dropout_and_a_seeded_head(micro_overrides, tmp_path):
+    a = make_trainer([*micro_overrides, "algorithm=ppo"], tmp_path / "a")
+    b = make_trainer([*micro_overrides, "algorithm=ppo"], tmp_path / "b")
+    assert all(m.p == 0.0 for m in a.critic.modules() if isinstance(m, torch.nn.Dropout))
+    ids = torch.tensor([[5, 6, 7, 8, 9]])
+    a.critic.train()  # as in the critic update: two forwards of the same input must agree
+    v1, v2 = (a.critic(input_ids=ids).logits for _ in range(2))
+    assert torch.equal(v1, v2)
+    for (name, p), q in zip(a.critic.state_dict().items(), b.critic.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name  # the same value head in every trainer (every process, every seed)

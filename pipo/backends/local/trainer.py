@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForTokenClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 from verl.trainer.ppo.core_algos import agg_loss, compute_value_loss, get_adv_estimator_fn, kl_penalty
 
@@ -58,14 +58,18 @@ CRITIC_HEAD_SEED = 0  # the value head's initialisation: part of the starting mo
 
 def _critic_from(model_path: Path) -> torch.nn.Module:
     """PPO's critic: the base model with a fresh one-output value head, initialised from a fixed seed
-    (torch's global generator starts from a random seed in every process). transformers' report of the
-    new head's missing weights is expected, so it is silenced."""
+    (torch's global generator starts from a random seed in every process), and no dropout before it
+    (transformers' default is 0.1; verl's critic has none, and the value loss compares its predictions
+    with deterministic old values). transformers' report of the new head's missing weights is
+    expected, so it is silenced."""
+    config = AutoConfig.from_pretrained(model_path, num_labels=1)
+    config.classifier_dropout = 0.0
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(CRITIC_HEAD_SEED)
-            return AutoModelForTokenClassification.from_pretrained(model_path, num_labels=1)
+            return AutoModelForTokenClassification.from_pretrained(model_path, config=config)
     finally:
         hf_logging.set_verbosity(verbosity)
 
