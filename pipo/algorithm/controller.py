@@ -111,10 +111,12 @@ class PIPOController:
         m["timing/pipo"] += time.perf_counter() - t
         return m
 
-    def idle(self, J: float) -> dict[str, Any]:
-        """An iteration with nothing to train on (DAPO kept no group): J_t joins the window, and no
-        batch is kept (the next iteration's verification has none to replay)."""
-        m: dict[str, Any] = self.feedback.compute(J).as_metrics()
+    def idle(self, J: float, replay: Replayer) -> dict[str, Any]:
+        """An iteration with no B_t to train on (DAPO kept no group): J_t and δ_t are defined, so B_{t-1}
+        is still verified (steps 2-7); J_t joins the window, and there is no B_t to keep."""
+        fb = self.feedback.compute(J)
+        m: dict[str, Any] = fb.as_metrics()
+        m.update(self.verify(fb, replay))
         self.feedback.push(J)
         self.previous = None
         return m

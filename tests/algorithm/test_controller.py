@@ -46,11 +46,18 @@ def test_steps_in_order_with_skips_and_pi_rewards():
     assert m4["pipo/suppressed"] == 1.0 and m4["pipo/verified"] == 0.0 and len(backend.calls) == 5
 
 
-def test_an_idle_iteration_keeps_j_and_drops_the_batch():
+def test_an_idle_iteration_still_verifies_the_previous_batch():
     controller, backend = PIPOController(SETTINGS, "grpo", group_size=2), Recorder()
-    controller.iteration(0.2, backend.replay, backend.explorer("B1", [1.0, -1.0]))
-    m = controller.idle(0.6)
-    assert m["pipo/J"] == 0.6 and controller.previous is None and list(controller.feedback.history) == [0.2, 0.6]
+    m = controller.idle(0.3, backend.replay)  # nothing before it: nothing to verify
+    assert m["pipo/verified"] == 0.0 and backend.calls == []
+    controller.iteration(0.2, backend.replay, backend.explorer("B2", [1.0, -1.0]))
+    # DAPO kept no group of B_3: window [0.3, 0.2] (μ 0.25, σ 0.05), J 0.35 → δ = 2, B_2 replayed with φ = 2
+    m = controller.idle(0.35, backend.replay)
+    assert m["pipo/delta"] == pytest.approx(2.0) and m["pipo/verified"] == 1.0
+    kind, batch, rewards, _ = backend.calls[-1]
+    assert (kind, batch) == ("replay", "B2")
+    torch.testing.assert_close(rewards, torch.tensor([[1.0, 1.0, 0.0], [-1.0, 0.0, 0.0]]))  # 2 · (±1) / G
+    assert controller.previous is None and list(controller.feedback.history) == [0.3, 0.2, 0.35]
 
 
 def test_state_round_trip():

@@ -214,7 +214,7 @@ class LocalTrainer:
 
         if not len(scores):  # DAPO kept no group: nothing to attribute or train on this iteration
             if self.pipo is not None:
-                m.update(self.pipo.idle(J))
+                m.update(self.pipo.idle(J, self.replay))
             m["timing/step"] = time.perf_counter() - t0
             return m
 
