@@ -19,7 +19,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, flag_override
 
-from pipo.algorithm.algorithms import algorithm_problems
+from pipo.algorithm.algorithms import algorithm_problems, registry_problems
 
 
 @dataclass
@@ -326,8 +326,11 @@ def problems(cfg: DictConfig | dict) -> list[str]:
 
 
 def validate(cfg: DictConfig) -> None:
-    """Raise ``ConfigError`` listing every problem of a composed cell."""
+    """Raise ``ConfigError`` listing every problem of a composed cell that is to run: ``problems`` and
+    the names it looks up in the registries (``registry_problems``)."""
     found = problems(cfg)
+    if not found:
+        found = registry_problems(cfg.algorithm)
     if found:
         raise ConfigError("invalid cell config:\n  - " + "\n  - ".join(found))
 

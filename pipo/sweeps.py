@@ -22,6 +22,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
+from pipo.algorithm.algorithms import registry_problems
 from pipo.cell import label, run_dir, signature
 from pipo.config import CONF_DIR, ConfigError, backend_problem, compose_cells, problems, to_container
 from pipo.records import RunRecord
@@ -155,6 +156,8 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
         if launching and (problem := backend_problem(cfg.scale.name, cfg.backend.name, running=True)):
             if problem not in found:  # a tiny cell on verl is already a problem of the config
                 found.append(problem)
+        if launching and not found:  # what it names in verl's and PIPO's registries (imports verl: once)
+            found.extend(registry_problems(plain["algorithm"]))
         if not found and cfg.backend.name == "verl":
             found.extend(_verl_problems(cfg))
         sig = signature(plain)

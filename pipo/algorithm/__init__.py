@@ -1,38 +1,40 @@
-"""PIPO itself (pure torch/numpy; no I/O, no backend imports)."""
+"""PIPO itself (pure torch/numpy; no I/O, no backend imports).
 
-from pipo.algorithm.algorithms import (
-    BaseAlgorithm,
-    base_algorithm,
-    needs_critic,
-    needs_reference,
-    needs_self_teacher,
-    register_base_algorithm,
-)
-from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn, register_attribution
-from pipo.algorithm.controller import Explored, PIPOController, PIPOSettings, PreviousBatch
-from pipo.algorithm.feedback import Feedback, ImprovementFeedback, rectify
-from pipo.algorithm.verification import Decision, actor_config, decide, pi_rewards, policy_loss
+The names below load their module on first use, so that reading the base-algorithm registry
+(``pipo.algorithm.algorithms``, which a grid's planning does for every cell) imports neither torch
+nor verl.
+"""
 
-__all__ = [
-    "AttributionConfig",
-    "BaseAlgorithm",
-    "Decision",
-    "Explored",
-    "Feedback",
-    "ImprovementFeedback",
-    "PIPOController",
-    "PIPOSettings",
-    "PreviousBatch",
-    "actor_config",
-    "base_algorithm",
-    "decide",
-    "get_attribution_fn",
-    "needs_critic",
-    "needs_reference",
-    "needs_self_teacher",
-    "pi_rewards",
-    "policy_loss",
-    "rectify",
-    "register_attribution",
-    "register_base_algorithm",
-]
+from importlib import import_module
+from typing import Any
+
+_WHERE = {
+    "BaseAlgorithm": "algorithms",
+    "base_algorithm": "algorithms",
+    "needs_critic": "algorithms",
+    "needs_reference": "algorithms",
+    "needs_self_teacher": "algorithms",
+    "register_base_algorithm": "algorithms",
+    "AttributionConfig": "attribution",
+    "get_attribution_fn": "attribution",
+    "register_attribution": "attribution",
+    "Explored": "controller",
+    "PIPOController": "controller",
+    "PIPOSettings": "controller",
+    "PreviousBatch": "controller",
+    "Feedback": "feedback",
+    "ImprovementFeedback": "feedback",
+    "rectify": "feedback",
+    "Decision": "verification",
+    "actor_config": "verification",
+    "decide": "verification",
+    "pi_rewards": "verification",
+    "policy_loss": "verification",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'pipo.algorithm' has no attribute {name!r}")
+    return getattr(import_module(f"pipo.algorithm.{_WHERE[name]}"), name)

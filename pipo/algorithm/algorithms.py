@@ -5,16 +5,15 @@ prompt takes); its settings (advantage estimator and policy loss from verl's reg
 sizes, KL…) are ``conf/algorithm/<name>.yaml``; its PIPO attribution is registered under the same
 name in ``pipo.algorithm.attribution``. Backends ask the questions below (``needs_critic``, …),
 as verl's ``need_critic(config)`` does, and never compare algorithm or estimator names.
+
+This module imports neither torch nor verl: planning a grid reads it for every cell. The names a
+cell gives verl's registries are checked when it is to run (``registry_problems``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, POLICY_LOSS_REGISTRY
-
-from pipo.algorithm.attribution import ATTRIBUTION_REGISTRY
 
 
 @dataclass(frozen=True)
@@ -93,12 +92,6 @@ def algorithm_problems(algorithm: Any) -> list[str]:
         return [f"algorithm.name={a['name']!r}: no base algorithm registered (known: {sorted(BASE_ALGORITHMS)})"]
     d = BASE_ALGORITHMS[a["name"]]
     out = []
-    if d.name not in ATTRIBUTION_REGISTRY:
-        out.append(f"algorithm={d.name}: no PIPO attribution registered under its name (pipo.algorithm.attribution)")
-    if not d.self_teacher and a["adv_estimator"] not in ADV_ESTIMATOR_REGISTRY:
-        out.append(f"algorithm.adv_estimator={a['adv_estimator']!r}: not in verl's advantage-estimator registry")
-    if a["policy_loss"] not in POLICY_LOSS_REGISTRY:
-        out.append(f"algorithm.policy_loss={a['policy_loss']!r}: not in verl's policy-loss registry")
     if a["rollout_n"] < d.min_rollouts:
         out.append(f"algorithm.rollout_n={a['rollout_n']}: {d.name} needs >= {d.min_rollouts} rollouts per prompt")
     if d.max_rollouts is not None and a["rollout_n"] > d.max_rollouts:
@@ -108,4 +101,21 @@ def algorithm_problems(algorithm: Any) -> list[str]:
             f"algorithm={d.name}: its self-teacher takes the reference model's place, so it has no KL "
             "reference (set use_kl_loss=false, use_kl_in_reward=false)"
         )
+    return out
+
+
+def registry_problems(algorithm: Any) -> list[str]:
+    """The names a cell's ``algorithm`` section looks up that are not registered: its PIPO attribution,
+    and verl's advantage estimator and policy loss (imports torch and verl)."""
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY, POLICY_LOSS_REGISTRY
+
+    from pipo.algorithm.attribution import ATTRIBUTION_REGISTRY
+
+    a, out = algorithm, []
+    if a["name"] not in ATTRIBUTION_REGISTRY:
+        out.append(f"algorithm={a['name']}: no PIPO attribution registered under its name (pipo.algorithm.attribution)")
+    if not definition_of(a).self_teacher and a["adv_estimator"] not in ADV_ESTIMATOR_REGISTRY:
+        out.append(f"algorithm.adv_estimator={a['adv_estimator']!r}: not in verl's advantage-estimator registry")
+    if a["policy_loss"] not in POLICY_LOSS_REGISTRY:
+        out.append(f"algorithm.policy_loss={a['policy_loss']!r}: not in verl's policy-loss registry")
     return out
