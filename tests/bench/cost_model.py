@@ -32,6 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from pipo_overhead import trainer
 
+from pipo.algorithm import needs_critic, needs_self_teacher
 from pipo.config import compose_cell
 
 ALGORITHMS = ("ppo", "grpo", "gspo", "dapo", "sdpo")
@@ -62,9 +63,9 @@ def paper_units(algorithm: str, prompt: float, response: float, g: float, dapo_r
     step += 1  # old log-probs
     step += 1 if (a.use_kl_loss or a.use_kl_in_reward) else 0  # reference forward
     step += 3  # actor update
-    if a.adv_estimator == "gae":
+    if needs_critic(a):
         step += 1 + 3  # critic values + critic update
-    if a.adv_estimator == "self_teacher":
+    if needs_self_teacher(a):
         step += 1  # the self-teacher's forward on the re-prompted sequences
     return step, 3.0
 

@@ -47,13 +47,14 @@ def trainer(overrides: list[str], tmp: Path) -> LocalTrainer:
 def forward_backward(tr: LocalTrainer, prev, active: torch.Tensor) -> float:
     """Seconds for one forward (with the algorithm's policy loss) and backward over the active rows of
     ``prev``, mini-batch by mini-batch: no gradient clipping, no optimizer step, no bookkeeping."""
-    loss_fn = tr._policy_gradient_loss(prev.old_log_probs, prev.attributions, prev.response_mask, None)
+    b = prev.batch
+    loss_fn = tr._policy_gradient_loss(b["old_log_probs"], prev.attributions, prev.response_mask, None)
     tr.policy.train()
     t = time.perf_counter()
-    for i in range(0, len(prev.input_ids), tr.mini_batch):
-        rows = torch.arange(i, min(i + tr.mini_batch, len(prev.input_ids)))[active[i : i + tr.mini_batch]]
+    for i in range(0, len(b["input_ids"]), tr.mini_batch):
+        rows = torch.arange(i, min(i + tr.mini_batch, len(b["input_ids"])))[active[i : i + tr.mini_batch]]
         if len(rows):
-            ids, attn, pos = prev.input_ids[rows], prev.attention_mask[rows], prev.position_ids[rows]
+            ids, attn, pos = b["input_ids"][rows], b["attention_mask"][rows], b["position_ids"][rows]
             lp = log_probs(tr.policy, ids, attn, pos, prev.response_mask.shape[1])
             loss_fn(lp, rows, slice(i, i + tr.mini_batch))[0].backward()
     elapsed = time.perf_counter() - t
