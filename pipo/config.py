@@ -20,6 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, flag_override
 
 from pipo.algorithm.algorithms import algorithm_problems, registry_problems
+from pipo.algorithm.settings import CONTROLS, OPTIMIZERS
 
 
 @dataclass
@@ -122,6 +123,8 @@ class PIPOConfig:
     delta_clip: float | None = None  # bound on |δ|; null: none (paper)
     lr: float = MISSING  # η_PI
     group_norm: str = "size"  # size: a_i = A_i / G; none: a_i = A_i
+    optimizer: str = "shared"  # the verification update's: shared (the actor's AdamW) | separate | sgd (Eq. 11)
+    control: str = "none"  # none | zero | shuffle | flip: controls that keep the update, not the feedback
 
 
 @dataclass
@@ -153,6 +156,7 @@ class ScaleConfig:
     max_response_length: int = MISSING
     temperature: float = 1.0
     lr: float = MISSING
+    pi_sgd_lr: float = MISSING  # η_PI's default under pipo.optimizer=sgd (docs/ALGORITHM.md)
     critic_lr: float = MISSING
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
@@ -223,6 +227,8 @@ def register_schemas() -> None:
         OmegaConf.register_new_resolver("iterations", iterations)
     if not OmegaConf.has_resolver("or_default"):  # ${or_default:${sweep},adhoc}: a null value's stand-in
         OmegaConf.register_new_resolver("or_default", lambda x, default: default if x is None else x)
+    if not OmegaConf.has_resolver("pi_lr"):  # η_PI's default: the actor's lr for AdamW, its own for sgd
+        OmegaConf.register_new_resolver("pi_lr", lambda optimizer, adam, sgd: sgd if optimizer == "sgd" else adam)
     if not OmegaConf.has_resolver("local_slots"):
         OmegaConf.register_new_resolver("local_slots", local_slots)
     if not OmegaConf.has_resolver("nonzero_or_null"):  # e.g. no --gpus-per-node=0 for a CPU-only job
@@ -286,6 +292,10 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.min_history={p.min_history}: must lie in [1, pipo.window={p.window}]")
     if p.group_norm not in ("size", "none"):
         out.append(f"pipo.group_norm={p.group_norm!r}: expected 'size' or 'none'")
+    if p.optimizer not in OPTIMIZERS:
+        out.append(f"pipo.optimizer={p.optimizer!r}: expected one of {OPTIMIZERS}")
+    if p.control not in CONTROLS:
+        out.append(f"pipo.control={p.control!r}: expected one of {CONTROLS}")
     if p.delta_clip is not None and p.delta_clip <= 0:
         out.append(f"pipo.delta_clip={p.delta_clip}: must be > 0 or null")
     if p.lr <= 0 or s.lr <= 0:

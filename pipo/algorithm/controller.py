@@ -10,6 +10,11 @@ it runs the base algorithm's update (step 8) — and the controller does everyth
     window ← J_t; B_{t-1} ← (B_t, a(B_t))    # 9
 
 Its metrics (``pipo/*``) and its checkpoint state are the same on both backends.
+
+``pipo.control`` replaces the feedback for controls that keep the verification update's mechanics:
+``zero`` replays with every PI reward 0 (the same steps of the same optimizer, no feedback),
+``shuffle`` takes φ from a uniformly drawn earlier δ, ``flip`` applies −φ. Each step is taken exactly
+when the real feedback would take one (``shuffle``: and an earlier δ exists).
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn
-from pipo.algorithm.feedback import Feedback, ImprovementFeedback
+from pipo.algorithm.feedback import Feedback, ImprovementFeedback, rectify
+from pipo.algorithm.settings import CONTROLS, PIPOSettings
 from pipo.algorithm.verification import decide, pi_rewards
+
 
 
 class Replayer(Protocol):
@@ -59,24 +67,6 @@ class PreviousBatch:
     response_mask: torch.Tensor
 
 
-@dataclass(frozen=True)
-class PIPOSettings:
-    """The ``pipo`` config section (``conf/pipo/on.yaml``; ``docs/ALGORITHM.md`` lists each choice)."""
-
-    lam: float
-    window: int
-    min_history: int
-    eps: float
-    ddof: int
-    delta_clip: float | None
-    lr: float
-    group_norm: str
-
-    @classmethod
-    def from_config(cls, pipo: Mapping[str, Any]) -> PIPOSettings:
-        return cls(**{k: pipo[k] for k in cls.__dataclass_fields__})
-
-
 class PIPOController:
     """Steps 2-9 for one run: the window of past J values, the previous batch and the decisions.
 
@@ -84,14 +74,19 @@ class PIPOController:
         settings: PIPO's settings.
         algorithm: the base algorithm's name; its attribution is the one registered under it.
         group_size: G, rollouts per prompt.
+        seed: seeds the draws of ``pipo.control=shuffle``.
     """
 
-    def __init__(self, settings: PIPOSettings, algorithm: str, group_size: int) -> None:
+    def __init__(self, settings: PIPOSettings, algorithm: str, group_size: int, seed: int = 0) -> None:
         s = self.settings = settings
+        if s.control not in CONTROLS:
+            raise ValueError(f"pipo.control={s.control!r}: expected one of {CONTROLS}")
         self.feedback = ImprovementFeedback(s.window, s.lam, s.min_history, s.eps, s.ddof, s.delta_clip)
         self.attribution_fn = get_attribution_fn(algorithm)
         self.attribution_cfg = AttributionConfig(group_size=group_size, group_norm=s.group_norm)
         self.previous: PreviousBatch | None = None
+        self.deltas: list[float] = []  # every δ so far (pipo.control=shuffle draws from them)
+        self.rng = np.random.default_rng(seed)
 
     def iteration(self, J: float, replay: Replayer, explore: Callable[[], Explored]) -> dict[str, Any]:
         """One iteration from J_t (step 1, the backend's) to storing B_t; returns every metric, the
@@ -121,23 +116,42 @@ class PIPOController:
         self.previous = None
         return m
 
+    def applied_phi(self, fb: Feedback) -> float | None:
+        """The φ the PI rewards are made of: the feedback's own, or the control's (``pipo.control``)."""
+        control = self.settings.control
+        if fb.phi is None or control in ("none", "zero"):
+            return fb.phi  # zero: the step is decided on the real φ and taken with R = 0
+        if control == "flip":
+            return -fb.phi
+        earlier = self.deltas[:-1]  # shuffle: this iteration's δ is the last one
+        if not earlier:
+            return None
+        return rectify(earlier[self.rng.integers(len(earlier))], self.settings.lam)
+
     def verify(self, fb: Feedback, replay: Replayer) -> dict[str, Any]:
         """Steps 5-7: PI rewards on B_{t-1} and its replay, or a skip that touches nothing."""
+        if fb.delta is not None:
+            self.deltas.append(fb.delta)
         prev = self.previous
-        rewards = pi_rewards(fb.phi, prev.attributions) if prev is not None and fb.phi is not None else None
+        phi = self.applied_phi(fb)
+        rewards = pi_rewards(phi, prev.attributions) if prev is not None and phi is not None else None
         decision = decide(fb, prev is not None, rewards, None if prev is None else prev.response_mask)
         m: dict[str, Any] = {
+            "pipo/phi_applied": phi,
             "pipo/verified": float(decision.verify),
             "pipo/suppressed": float(fb.delta is not None and fb.delta < 0),
             "pipo/units": 0.0,
             "pipo/pi_loss": None,
             "pipo/clipfrac": None,
+            "pipo/update_cos": None,
             "timing/verify": 0.0,
         }
         if not decision.verify:
             return m
         assert prev is not None and rewards is not None
         t = time.perf_counter()
+        if self.settings.control == "zero":
+            rewards = torch.zeros_like(rewards)
         units = (rewards != 0) & (prev.response_mask > 0)
         out = replay(prev.batch, rewards, self.settings.lr)
         m.update(
@@ -145,6 +159,7 @@ class PIPOController:
                 "pipo/pi_loss": out["pi_loss"],
                 "pipo/clipfrac": out["clipfrac"],
                 "pipo/grad_norm": out["grad_norm"],
+                "pipo/update_cos": out.get("update_cos"),
                 "pipo/units": float(units.sum().item()),
                 "pipo/replayed_fraction": units.any(-1).float().mean().item(),
                 "timing/verify": time.perf_counter() - t,
@@ -157,6 +172,8 @@ class PIPOController:
         prev = self.previous
         return {
             "feedback": self.feedback.state_dict(),
+            "deltas": list(self.deltas),
+            "rng": self.rng.bit_generator.state,
             "previous": None
             if prev is None
             else {"batch": prev.batch, "attributions": prev.attributions, "response_mask": prev.response_mask},
@@ -164,6 +181,9 @@ class PIPOController:
 
     def load_state_dict(self, state: dict) -> None:
         self.feedback.load_state_dict(state["feedback"])
+        self.deltas = list(state.get("deltas", []))  # absent in checkpoints before pipo.control
+        if "rng" in state:
+            self.rng.bit_generator.state = state["rng"]
         prev = state["previous"]
         self.previous = (
             None if prev is None else PreviousBatch(prev["batch"], prev["attributions"], prev["response_mask"])

@@ -80,12 +80,14 @@ class Decision:
 def decide(
     feedback: Feedback, has_previous: bool, rewards: torch.Tensor | None, response_mask: torch.Tensor | None
 ) -> Decision:
-    """The skip rules: no previous batch, δ undefined, or every R_u = 0 ⇒ no verification step."""
+    """The skip rules: no previous batch, δ undefined, no φ to apply, or every R_u = 0 ⇒ no verification step."""
     if not has_previous:
         return Decision(False, "no previous batch")
     if feedback.delta is None:
         return Decision(False, "delta undefined (window shorter than min_history)")
-    assert rewards is not None and response_mask is not None
+    if rewards is None:
+        return Decision(False, "no φ to apply (pipo.control=shuffle: no earlier δ to draw)")
+    assert response_mask is not None
     if not bool(((rewards != 0) & (response_mask > 0)).any()):
         return Decision(False, "every PI reward is zero")
     return Decision(True, "")

@@ -211,3 +211,59 @@ def test_ppo_critic_has_no_dropout_and_a_seeded_head(micro_overrides, tmp_path):
     assert torch.equal(v1, v2)
     for (name, p), q in zip(a.critic.state_dict().items(), b.critic.state_dict().values(), strict=True):
         assert torch.equal(p, q), name  # the same value head in every trainer (every process, every seed)
+
+
+def test_sgd_verification_is_a_plain_gradient_step_at_its_own_rate(micro_overrides, tmp_path):
+    trainer = make_trainer([*micro_overrides, "algorithm.mini_batch_size=8", "scale.batch_divisor=4",
+                            "pipo.optimizer=sgd", "scale.grad_clip=1e9"], tmp_path)
+    assert trainer.cfg.pipo.lr == trainer.cfg.scale.pi_sgd_lr != trainer.cfg.scale.lr  # sgd's own η_PI
+    trainer.train_step(1)  # the actor's AdamW has state now
+    actor_state = copy.deepcopy(trainer.optimizer.state_dict())
+    prev = trainer.pipo.previous = previous_batch(trainer, [0.3, -0.1, 0.2, 0.0, 0.25, -0.3, 0.1, 0.05] * 2)
+    phi, eta = 0.7, trainer.cfg.pipo.lr
+    # Eq. 11 by hand: θ' = θ − η_PI ∇L_PI, the clipped objective written out, on a copy
+    model = copy.deepcopy(trainer.policy).train()
+    b = prev.batch
+    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], prev.response_mask.shape[1])
+    ratio = torch.exp(lp - b["old_log_probs"])
+    R = phi * prev.attributions
+    per_token = torch.maximum(-R * ratio, -R * ratio.clamp(0.8, 1.2))
+    per_token = torch.where(R < 0, torch.minimum(per_token, -R * 3.0), per_token)
+    ((per_token * prev.response_mask).sum() / prev.response_mask.sum()).backward()
+    with torch.no_grad():
+        expected = {n: p - eta * p.grad if p.grad is not None else p for n, p in model.named_parameters()}
+    m = trainer.pipo.verify(feedback(1.5, phi), trainer.replay)
+    assert m["pipo/verified"] == 1.0 and m["pipo/update_cos"] == pytest.approx(1.0, abs=1e-5)
+    for name, p in trainer.policy.named_parameters():
+        assert torch.allclose(p, expected[name], atol=1e-6), name
+    after = trainer.optimizer.state_dict()["state"]
+    for k, s in actor_state["state"].items():  # the exploration optimizer's moments are untouched
+        assert all(torch.equal(torch.as_tensor(v), torch.as_tensor(after[k][n])) for n, v in s.items())
+
+
+def test_update_cos_in_the_record_is_one_for_sgd_and_the_momentums_for_shared(micro_overrides, tmp_path):
+    logged = {}
+    for optimizer in ("sgd", "shared"):
+        trainer = make_trainer([*micro_overrides, "algorithm=grpo", f"pipo.optimizer={optimizer}",
+                                "scale.steps=8", "scale.eval.every=8"], tmp_path / optimizer)
+        trainer.fit()
+        logged[optimizer] = [r["pipo/update_cos"] for r in trainer.record.metrics() if r["pipo/verified"]]
+    assert len(logged["sgd"]) >= 3 and all(c == pytest.approx(1.0, abs=1e-5) for c in logged["sgd"])
+    # shared AdamW: β₁·m of the exploration steps bends every verification step away from −∇L_PI
+    assert len(logged["shared"]) >= 3 and all(-1.0 <= c < 0.99 for c in logged["shared"])
+
+
+def test_a_separate_verification_optimizer_is_checkpointed(micro_overrides, tmp_path):
+    overrides = [*micro_overrides, "algorithm=grpo", "pipo.optimizer=separate"]
+    trainer = make_trainer(overrides, tmp_path / "a")
+    for step in range(1, 5):
+        trainer.step = step
+        trainer.train_step(step)
+    assert trainer.pi_optimizer is not trainer.optimizer and trainer.pi_optimizer.state  # it has stepped
+    trainer.save_checkpoint()
+    resumed = make_trainer(overrides, tmp_path / "b")
+    resumed.record = trainer.record
+    assert resumed.load_checkpoint()
+    ours, theirs = resumed.pi_optimizer.state_dict()["state"], trainer.pi_optimizer.state_dict()["state"]
+    assert ours.keys() == theirs.keys() and all(
+        torch.equal(ours[k]["exp_avg"], theirs[k]["exp_avg"]) for k in ours)

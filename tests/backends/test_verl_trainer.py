@@ -106,7 +106,8 @@ class CPUWorkerGroup:
 
     def __init__(self, actor_config) -> None:
         self.actor = CPUActor()
-        self.worker = SimpleNamespace(actor=self.actor, loss_fn=partial(ppo_loss, config=actor_config))
+        self.worker = PIPOActorRolloutRefWorker.__new__(PIPOActorRolloutRefWorker)  # verl's __init__ needs GPUs
+        self.worker.actor, self.worker.loss_fn = self.actor, partial(ppo_loss, config=actor_config)
         self.actor.set_loss_fn(self.worker.loss_fn)
 
     def update_actor_pi(self, meta):
@@ -117,9 +118,13 @@ class CPUWorkerGroup:
 
 @pytest.fixture
 def trainer(transfer_queue, monkeypatch):
+    return build_trainer(monkeypatch)
+
+
+def build_trainer(monkeypatch, *overrides: str) -> PIPOTrainer:
     cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=grpo", "algorithm.rollout_n=2",
                         "algorithm.batch_size=2", "algorithm.mini_batch_size=2", f"pipo.lr={ETA_PI}",
-                        f"scale.lr={LR}", "pipo.window=4"])
+                        f"scale.lr={LR}", "pipo.window=4", *overrides])
     config = verl_config(cfg)
     config.trainer.v1.trainer_mode = "pipo"
     t = PIPOTrainer(config)
@@ -135,6 +140,31 @@ def trainer(transfer_queue, monkeypatch):
 
     monkeypatch.setattr(PPOTrainerSync, "_update_actor", exploration)
     return t
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "separate"])
+def test_the_verification_optimizer_on_the_workers(transfer_queue, monkeypatch, tmp_path, optimizer):
+    trainer = build_trainer(monkeypatch, f"pipo.optimizer={optimizer}")
+    actor = trainer.actor_rollout_wg.actor
+    actor.engine.optimizer = torch.optim.AdamW([actor.theta], lr=LR)  # the actor's own, as verl's engine has
+    for step, acc in enumerate([[0, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]], start=1):
+        m = run_step(trainer, step, acc, [0.4, -0.4, 0.8, -0.8])
+    assert m["pipo/verified"] == 1.0 and len(actor.calls) == 1
+    assert actor.engine.optimizer.state == {}  # the actor's AdamW took no step (its moments stay clean)
+    theta = actor.theta.detach()
+    if optimizer == "sgd":  # Eq. 11 at ratio 1: θ = −η_PI ∇(−Σ R·θ / tokens) = η_PI · R / tokens
+        torch.testing.assert_close(theta, ETA_PI * actor.calls[0]["advantages"] / sum(LENGTHS))
+        assert m["pipo/update_cos"] == pytest.approx(1.0, abs=1e-6)
+    else:  # a fresh AdamW's first step: η_PI · sign(R) on every token that carries a reward
+        torch.testing.assert_close(theta, ETA_PI * torch.sign(actor.calls[0]["advantages"]), atol=1e-6, rtol=0)
+        worker = trainer.actor_rollout_wg.worker
+        worker._rank = 0
+        PIPOActorRolloutRefWorker.save_pi_optimizer(worker, str(tmp_path))
+        fresh = PIPOActorRolloutRefWorker.__new__(PIPOActorRolloutRefWorker)
+        fresh._rank, fresh.actor = 0, SimpleNamespace(engine=SimpleNamespace(optimizer=actor.engine.optimizer))
+        assert PIPOActorRolloutRefWorker.load_pi_optimizer(fresh, str(tmp_path), "separate")
+        assert torch.equal(fresh._pi_optimizer.state_dict()["state"][0]["exp_avg"],
+                           worker._pi_optimizer.state_dict()["state"][0]["exp_avg"])
 
 
 def run_step(trainer, step: int, accs: list[float], advantages: list[float], filtered=None) -> dict:

@@ -37,6 +37,7 @@ from pipo.algorithm import (
     needs_self_teacher,
     policy_loss,
 )
+from pipo.algorithm.pi_optimizer import UpdateCosine, verification_optimizer
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
@@ -131,9 +132,10 @@ class LocalTrainer:
         self.actor_cfg = actor_config(
             a.policy_loss, a.loss_agg_mode, a.clip_ratio_low, a.clip_ratio_high, a.clip_ratio_c, a.rollout_n
         )
-        self.pipo = (
-            PIPOController(PIPOSettings.from_config(cfg.pipo), a.name, a.rollout_n) if cfg.pipo.enabled else None
-        )
+        self.pipo = self.pi_optimizer = None
+        if cfg.pipo.enabled:
+            self.pipo = PIPOController(PIPOSettings.from_config(cfg.pipo), a.name, a.rollout_n, seed=cfg.seed)
+            self.pi_optimizer = verification_optimizer(cfg.pipo.optimizer, self.optimizer)
         self.step = 0
         self.cursor = 0  # training problems consumed so far
 
@@ -329,21 +331,29 @@ class LocalTrainer:
 
     def replay(self, batch: dict[str, torch.Tensor], rewards: torch.Tensor, lr: float) -> dict[str, float]:
         """Step 7's update: the base policy loss on the stored ``batch`` with ``rewards`` as advantages,
-        at ``lr``. Rows whose rewards are all zero add no gradient and are not forwarded."""
+        at ``lr``, with ``pipo.optimizer``'s optimizer. Rows whose rewards are all zero add no gradient
+        and are not forwarded."""
         mask = batch["response_mask"]
         loss_fn = self._policy_gradient_loss(batch["old_log_probs"], rewards, mask, None)
         active = ((rewards != 0) & (mask > 0)).any(-1)
-        upd = self.actor_pass(
-            batch["input_ids"],
-            batch["attention_mask"],
-            batch["position_ids"],
-            mask.shape[1],
-            loss_fn,
-            lr=lr,
-            prefix="pipo",
-            active=active,
-        )
-        return {"pi_loss": upd["pipo/pg_loss"], "clipfrac": upd["pipo/pg_clipfrac"], "grad_norm": upd["pipo/grad_norm"]}
+        with UpdateCosine(self.pi_optimizer) as cosine:
+            upd = self.actor_pass(
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch["position_ids"],
+                mask.shape[1],
+                loss_fn,
+                lr=lr,
+                prefix="pipo",
+                active=active,
+                optimizer=self.pi_optimizer,
+            )
+        return {
+            "pi_loss": upd["pipo/pg_loss"],
+            "clipfrac": upd.get("pipo/pg_clipfrac"),  # not measured when no row carried a PI reward
+            "grad_norm": upd["pipo/grad_norm"],
+            "update_cos": cosine.mean(),
+        }
 
     # -- losses ------------------------------------------------------------------------------
     def _policy_gradient_loss(self, old_lp, advantages, mask, ref_lp) -> LossFn:
@@ -395,8 +405,10 @@ class LocalTrainer:
         lr: float,
         prefix: str,
         active: torch.Tensor | None = None,
+        optimizer: torch.optim.Optimizer | None = None,
     ) -> dict[str, float]:
-        """One pass of mini-batch optimizer steps on the policy (exploration or verification update).
+        """One pass of mini-batch optimizer steps on the policy (exploration or verification update),
+        with ``optimizer`` (default: the actor's AdamW).
 
         ``active`` (bs,) marks the rows whose loss can be non-zero; only those are forwarded. The
         others would add exactly zero gradient, and the loss keeps the whole mini-batch's
@@ -404,7 +416,8 @@ class LocalTrainer:
         row still takes its optimizer step, on a zero gradient, as the full pass would (AdamW's moments
         and step count move on).
         """
-        for group in self.optimizer.param_groups:
+        optimizer = optimizer or self.optimizer
+        for group in optimizer.param_groups:
             group["lr"] = lr
         if not self.policy.training:  # left in train mode between passes (sampling switches it itself)
             self.policy.train()
@@ -418,9 +431,9 @@ class LocalTrainer:
             if len(rows):
                 lp = log_probs(self.policy, input_ids[rows], attention_mask[rows], position_ids[rows], response_length)
                 loss, stats = loss_fn(lp, rows, sl)
-                stats["grad_norm"] = self._step(self.flat, self.optimizer, loss, prefix)
+                stats["grad_norm"] = self._step(self.flat, optimizer, loss, prefix)
             else:  # its loss is exactly zero; its diagnostics (clip fraction, KL) are not measured
-                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.flat, self.optimizer, None, prefix)}
+                stats = {"pg_loss": 0.0, "grad_norm": self._step(self.flat, optimizer, None, prefix)}
             for k, v in stats.items():
                 sums[k], counts[k] = sums.get(k, 0.0) + v, counts.get(k, 0) + 1
         return {**{f"{prefix}/{k}": v / counts[k] for k, v in sums.items()}, f"{prefix}/lr": lr}
@@ -478,6 +491,8 @@ class LocalTrainer:
             "optimizer": self.optimizer.state_dict(),
             "pipo": None if self.pipo is None else self.pipo.state_dict(),
         }
+        if self.pi_optimizer is not None and self.pi_optimizer is not self.optimizer:
+            state["pi_optimizer"] = self.pi_optimizer.state_dict()
         if self.teacher is not None:
             state["teacher"] = self.teacher.state_dict()
         if self.critic is not None:
@@ -490,6 +505,8 @@ class LocalTrainer:
         self.optimizer.load_state_dict(flat_optimizer_state(state["optimizer"]))
         if self.pipo is not None and state["pipo"] is not None:
             self.pipo.load_state_dict(_current_pipo_state(state["pipo"]))
+        if "pi_optimizer" in state:
+            self.pi_optimizer.load_state_dict(state["pi_optimizer"])
         if self.teacher is not None:
             self.teacher.load_state_dict(state["teacher"])
         if self.critic is not None:

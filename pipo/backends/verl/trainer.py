@@ -37,7 +37,7 @@ from verl.workers.utils.padding import response_to_nested
 
 from pipo.algorithm.algorithms import base_algorithm
 from pipo.algorithm.controller import Explored, PIPOController, PIPOSettings
-from pipo.backends.verl.worker import PI_LR_KEY, PIPOActorRolloutRefWorker
+from pipo.backends.verl.worker import PI_LR_KEY, PI_OPTIMIZER_KEY, PIPOActorRolloutRefWorker
 from pipo.config import CONF_DIR
 
 log = logging.getLogger(__name__)
@@ -97,14 +97,18 @@ def attribution_inputs(fields: TensorDict) -> dict[str, torch.Tensor]:
 
 def pipo_settings(config: DictConfig) -> DictConfig:
     """The config's ``pipo`` section over ``conf/pipo/on.yaml`` (the one place PIPO's defaults live);
-    η_PI defaults to the actor's learning rate. ``pipo.algorithm`` names the base algorithm (its
-    registered definition and attribution); it has no default."""
+    η_PI defaults to the actor's learning rate (``pipo.optimizer=sgd`` needs its own). ``pipo.algorithm``
+    names the base algorithm (its registered definition and attribution); it has no default."""
     defaults = OmegaConf.load(CONF_DIR / "pipo" / "on.yaml")
-    defaults.lr = config.actor_rollout_ref.actor.optim.lr
+    defaults.lr = None
     defaults.algorithm = None
     settings = section(config, "pipo", {k: v for k, v in defaults.items() if k != "enabled"})
     if settings.algorithm is None:
         raise ValueError("pipo.algorithm is missing: the base algorithm PIPO attributes for (+pipo.algorithm=grpo)")
+    if settings.lr is None:
+        if settings.optimizer == "sgd":
+            raise ValueError("pipo.optimizer=sgd needs its own η_PI: set pipo.lr (conf/scale/paper.yaml: pi_sgd_lr)")
+        settings.lr = config.actor_rollout_ref.actor.optim.lr
     base_algorithm(settings.algorithm)  # registered, or a message naming the known ones
     return settings
 
@@ -141,7 +145,8 @@ class PIPOTrainer(PPOTrainerSync):
         super().__init__(config)
         self.pipo = p = pipo_settings(config)
         n = config.actor_rollout_ref.rollout.n
-        self.pipo_controller = PIPOController(PIPOSettings.from_config(p), p.algorithm, n)
+        seed = config.actor_rollout_ref.actor.get("data_loader_seed") or 0
+        self.pipo_controller = PIPOController(PIPOSettings.from_config(p), p.algorithm, n, seed=seed)
 
     def _build_replay_buffer(self):
         self.trainer_mode = "sync"  # trainer_mode=pipo selects this class; everything else is verl's sync mode
@@ -182,10 +187,12 @@ class PIPOTrainer(PPOTrainerSync):
         finally:
             tq.kv_clear(keys=keys, partition_id=PARTITION)
         worker = reduce_metrics(dict(output["metrics"]))
+        cos = worker.get("pipo/update_cos")
         return {
             "pi_loss": float(worker.get("actor/pg_loss", np.nan)),
             "clipfrac": float(worker.get("actor/pg_clipfrac", np.nan)),
             "grad_norm": float(worker.get("grad_norm", np.nan)),
+            "update_cos": None if cos is None else float(cos),
         }
 
     def _verification_info(self, lr: float) -> dict[str, Any]:
@@ -204,6 +211,7 @@ class PIPOTrainer(PPOTrainerSync):
             "dataloader_kwargs": {"shuffle": actor.shuffle},
             "temperature": self.config.actor_rollout_ref.rollout.temperature,
             PI_LR_KEY: float(lr),
+            PI_OPTIMIZER_KEY: self.pipo.optimizer,
         }
 
     # --- checkpoints ----------------------------------------------------------------------------
@@ -219,6 +227,8 @@ class PIPOTrainer(PPOTrainerSync):
         tmp = folder / f"{STATE_FILE}.tmp"
         torch.save(self.pipo_state(), tmp)
         tmp.replace(folder / STATE_FILE)  # before verl marks the checkpoint as the latest
+        if self.pipo.optimizer == "separate":
+            self.actor_rollout_wg.save_pi_optimizer(str(folder))
         super()._save_checkpoint()
 
     def _load_checkpoint(self):
@@ -226,6 +236,8 @@ class PIPOTrainer(PPOTrainerSync):
         folder = resumed_folder(self.config.trainer, self.global_steps)
         if folder is None:
             return
+        if self.pipo.optimizer == "separate" and not all(self.actor_rollout_wg.load_pi_optimizer(str(folder), "separate")):
+            log.warning("%s has no state of the separate verification optimizer: it starts afresh", folder)
         path = folder / STATE_FILE
         if not path.exists():
             log.warning("%s has no PIPO state (%s): the window and the previous batch start empty", folder, path)

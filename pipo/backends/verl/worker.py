@@ -2,8 +2,9 @@
 
 verl's ``update_actor`` runs the actor's mini-batches with the policy loss, and on the last one
 steps the LR scheduler. The verification update (docs/ALGORITHM.md, step 7) must instead run at η_PI,
-with the base algorithm's policy loss alone (no KL, no entropy term), and must not advance the
-schedule: the exploration update that follows is the iteration's one scheduled step.
+with the base algorithm's policy loss alone (no KL, no entropy term), with ``pipo.optimizer``'s
+optimizer (``pipo.algorithm.pi_optimizer``; ``separate`` keeps its state in each checkpoint), and
+must not advance the schedule: the exploration update that follows is the iteration's one scheduled step.
 
 For SDPO (``pipo.backends.verl.sdpo``) the worker's reference model is the EMA teacher: the actor's
 loss becomes SDPO's (``use_sdpo_loss``), the teacher follows the actor (``ema_update_teacher``) and
@@ -29,10 +30,13 @@ from verl.workers.engine_workers import ActorRolloutRefWorker
 from verl.workers.utils.losses import ppo_loss
 from verl.workers.utils.padding import no_padding_2_padding
 
+from pipo.algorithm.pi_optimizer import UpdateCosine, verification_optimizer
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 
 PI_LR_KEY = "pipo_lr"  # the η_PI of a verification batch, sent with it (non-tensor data)
+PI_OPTIMIZER_KEY = "pipo_optimizer"  # and the verification optimizer's kind (pipo.optimizer)
 TEACHER_DIR = "sdpo_teacher"  # in a checkpoint folder: each rank's shard of the EMA teacher
+PI_OPTIMIZER_DIR = "pipo_optimizer"  # each rank's state of a separate verification optimizer
 
 
 @contextmanager
@@ -88,19 +92,57 @@ def verification_loss_config(actor_config: Any) -> Any:
 class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
     """verl's actor/rollout/ref worker plus PIPO's ``update_actor_pi`` and SDPO's teacher methods."""
 
+    def pi_optimizer(self, kind: str) -> torch.optim.Optimizer:
+        """The verification optimizer of ``kind`` over the actor's parameters (made once per worker)."""
+        actor = self.actor.engine.optimizer
+        if kind == "shared":
+            return actor
+        made = getattr(self, "_pi_optimizer", None)
+        if made is None:
+            made = self._pi_optimizer = verification_optimizer(kind, actor)
+        return made
+
     @register(dispatch_mode=make_nd_compute_dataproto_dispatch_fn(mesh_name="actor"))
     def update_actor_pi(self, data: TensorDict) -> TensorDict | None:
-        """The verification update on ``data`` (PI rewards as advantages) at the learning rate it carries."""
+        """The verification update on ``data`` (PI rewards as advantages) at the learning rate and with
+        the optimizer it carries; its metrics gain ``pipo/update_cos`` (one value per optimizer step)."""
         lr = float(tu.pop(data, key=PI_LR_KEY))
         engine = self.actor.engine
+        actor_optimizer, optimizer = engine.optimizer, self.pi_optimizer(tu.pop(data, key=PI_OPTIMIZER_KEY))
         stock_loss = self.loss_fn
         self.actor.set_loss_fn(partial(ppo_loss, config=verification_loss_config(stock_loss.keywords["config"])))
+        engine.optimizer = optimizer  # verl's optimizer_step steps engine.optimizer
         try:
-            with pi_learning_rate(engine.optimizer, engine.lr_scheduler, lr):
+            with pi_learning_rate(optimizer, engine.lr_scheduler, lr), UpdateCosine(optimizer) as cosine:
                 output = self.actor.train_mini_batch(data=data)
         finally:
+            engine.optimizer = actor_optimizer
             self.actor.set_loss_fn(stock_loss)
-        return output.cpu() if output is not None else None
+        if output is None:
+            return None
+        output = output.cpu()
+        if cosine.values:
+            tu.assign_non_tensor_data(output, "metrics", {**tu.get(output, "metrics", {}), "pipo/update_cos": cosine.values})
+        return output
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def save_pi_optimizer(self, folder: str) -> None:
+        """This rank's state of a separate verification optimizer into ``folder/pipo_optimizer/rank_<r>.pt``."""
+        made = getattr(self, "_pi_optimizer", None)
+        if made is None:
+            return
+        out = Path(folder) / PI_OPTIMIZER_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save(made.state_dict(), out / f"rank_{self.rank}.pt")
+
+    @register(dispatch_mode=Dispatch.ONE_TO_ALL)
+    def load_pi_optimizer(self, folder: str, kind: str) -> bool:
+        """Restore the state ``save_pi_optimizer`` wrote; False if the checkpoint has none."""
+        path = Path(folder) / PI_OPTIMIZER_DIR / f"rank_{self.rank}.pt"
+        if not path.exists():
+            return False
+        self.pi_optimizer(kind).load_state_dict(torch.load(path, map_location="cpu", weights_only=False))
+        return True
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
     def use_sdpo_loss(self, is_clip: float) -> None:

@@ -1,0 +1,30 @@
+"""PIPO's settings (the ``pipo`` config section), without torch: the config checks read them too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+OPTIMIZERS = ("shared", "separate", "sgd")  # pipo.optimizer (pipo.algorithm.pi_optimizer)
+CONTROLS = ("none", "zero", "shuffle", "flip")  # pipo.control (pipo.algorithm.controller)
+
+
+@dataclass(frozen=True)
+class PIPOSettings:
+    """The ``pipo`` config section (``conf/pipo/on.yaml``; ``docs/ALGORITHM.md`` lists each choice)."""
+
+    lam: float
+    window: int
+    min_history: int
+    eps: float
+    ddof: int
+    delta_clip: float | None
+    lr: float
+    group_norm: str
+    optimizer: str = "shared"
+    control: str = "none"
+
+    @classmethod
+    def from_config(cls, pipo: Mapping[str, Any]) -> PIPOSettings:
+        return cls(**{k: pipo[k] for k in cls.__dataclass_fields__})
