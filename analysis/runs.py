@@ -40,6 +40,8 @@ def load_run(path: str | Path) -> dict:
             "pipo": bool(cfg["pipo"]["enabled"]),
             "lam": float(cfg["pipo"]["lam"]),
             "window": int(cfg["pipo"]["window"]),
+            "optimizer": cfg["pipo"].get("optimizer", "shared"),
+            "control": cfg["pipo"].get("control", "none"),
             "model": cfg["model"]["name"],
             "hf_id": cfg["model"]["hf_id"],
             "task": cfg["task"]["name"],

@@ -22,7 +22,7 @@ from pipo.sweeps import GridCell, Sweep, grid_cells
 
 PAPER_DIR = Path(__file__).with_name("paper")
 PAPER_NAMES = {"OlympiadBench": "Olympiad"}  # our benchmark name -> the paper table's column
-ROW_LABELS = {"method": "Method", "lam": "λ", "window": "K"}
+ROW_LABELS = {"method": "Method", "lam": "λ", "window": "K", "optimizer": "Optimizer", "control": "Control"}
 MISSING = "—"
 
 
@@ -30,7 +30,7 @@ MISSING = "—"
 class TableSpec:
     """How a sweep's runs become a table (the ``table:`` section of its sweep file)."""
 
-    rows: list[str] = field(default_factory=lambda: ["method"])  # method, lam, window
+    rows: list[str] = field(default_factory=lambda: ["method"])  # method, lam, window, optimizer, control
     blocks: str | None = None  # model | task: one column block per value
     metric: str = "pass@1"  # pass@1 (the last evaluation) or pass@k (pass_at_<k>.json)
     base_row: bool = False  # the untrained base model's row (step-0 evaluation)
@@ -87,7 +87,12 @@ def run_attributes(cell: GridCell) -> dict:
         "pipo": bool(cfg.pipo.enabled),
     }
     if out["pipo"]:
-        out.update(lam=float(cfg.pipo.lam), window=int(cfg.pipo.window))
+        out.update(
+            lam=float(cfg.pipo.lam),
+            window=int(cfg.pipo.window),
+            optimizer=str(cfg.pipo.optimizer),
+            control=str(cfg.pipo.control),
+        )
     if "seed" in cell.choices:
         out["seed"] = int(cfg.seed)
     return out

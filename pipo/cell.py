@@ -11,8 +11,9 @@ from omegaconf import DictConfig
 
 from pipo.config import to_container
 
-# bump when the meaning of a config changes: old runs stop matching (2: tasks; 3: resources are not identity)
-SIGNATURE_VERSION = 3
+# bump when the meaning of a config changes: old runs stop matching (2: tasks; 3: resources are not identity;
+# 4: the verification optimizer and controls, SDPO's loss over demonstrated tokens, PPO's critic without dropout)
+SIGNATURE_VERSION = 4
 NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force", "sweep")  # paths, launcher, logging
 
 
@@ -39,7 +40,8 @@ def label(cfg: DictConfig) -> str:
     """A readable name, e.g. ``grpo+pipo(λ=0.1,K=8) · qwen3_4b_base · math · seed 42``."""
     algo = cfg.algorithm.name
     if cfg.pipo.enabled:
-        algo += f"+pipo(λ={cfg.pipo.lam:g},K={cfg.pipo.window})"
+        extra = [v for v, default in ((cfg.pipo.optimizer, "shared"), (cfg.pipo.control, "none")) if v != default]
+        algo += f"+pipo(λ={cfg.pipo.lam:g},K={cfg.pipo.window}{''.join(',' + v for v in extra)})"
     return f"{algo} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}"
 
 

@@ -151,7 +151,10 @@ class ScaleConfig:
 
     name: str = MISSING
     batch_divisor: int = 1  # algorithm.batch_size and mini_batch_size are divided by it
-    steps: int = MISSING  # training iterations
+    steps: int = MISSING  # training iterations (budget=epochs: their bound)
+    budget: str = (
+        "steps"  # what ends a run: steps (scale.steps iterations) | epochs (algorithm.epochs passes of prompts)
+    )
     max_prompt_length: int = MISSING
     max_response_length: int = MISSING
     temperature: float = 1.0
@@ -203,6 +206,38 @@ class TrainConfig:
     run_root: str = "runs"
     cache_dir: str = ".cache/pipo"
     verl: dict[str, Any] = field(default_factory=dict)  # backend=verl: any verl key (+verl.trainer.save_freq=5)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A cell's training budget: iterations and prompts sampled, and which of the two ends the run."""
+
+    steps: int  # an upper bound when prompts end the run
+    prompts: int  # an upper bound when steps end a run whose filter draws more prompts
+    bound: str  # steps | prompts
+    filtered: bool  # the algorithm drops groups and samples more prompts to fill its batch
+    rollouts: int  # responses per prompt
+
+    def describe(self) -> str:
+        """e.g. ``176 steps, 22,528 prompts, 180,224 responses``; ≤ marks an upper bound."""
+        steps = f"{'≤' if self.bound == 'prompts' else ''}{self.steps:,} steps"
+        at_most = "≤" if self.bound == "steps" and self.filtered else ""
+        return f"{steps}, {at_most}{self.prompts:,} prompts, {at_most}{self.prompts * self.rollouts:,} responses"
+
+
+def budget(cfg: Any) -> Budget:
+    """The budget of a composed cell (``scale.budget``, docs/ALGORITHM.md "Training budget"):
+    ``steps``: ``scale.steps`` iterations, a filtering algorithm (DAPO) drawing up to
+    ``max_gen_rounds`` batches of prompts each; ``epochs``: ``algorithm.epochs`` passes of sampled
+    prompts over the training set, as verl counts epochs — for DAPO the paper's 9 passes, of which
+    its filter trains on what it keeps (``scale.steps`` then bounds the iterations)."""
+    a, s = cfg.algorithm, cfg.scale
+    per_step = a.batch_size // s.batch_divisor
+    filtered = bool(a.filter_groups)
+    if s.budget == "epochs" and filtered:
+        return Budget(s.steps, a.epochs * cfg.task.train_size, "prompts", filtered, a.rollout_n)
+    rounds = a.max_gen_rounds if filtered else 1
+    return Budget(s.steps, s.steps * per_step * rounds, "steps", filtered, a.rollout_n)
 
 
 def iterations(epochs: int, train_size: int, batch_size: int) -> int:
@@ -318,6 +353,8 @@ def problems(cfg: DictConfig | dict) -> list[str]:
             out.append(f"algorithm.{key}={a[key]} is not divisible by scale.batch_divisor={s.batch_divisor}")
     if a.batch_size % a.mini_batch_size:
         out.append(f"algorithm.batch_size={a.batch_size} is not a multiple of mini_batch_size={a.mini_batch_size}")
+    if s.budget not in ("steps", "epochs"):
+        out.append(f"scale.budget={s.budget!r}: expected 'steps' or 'epochs'")
     if s.steps < 1:
         out.append(f"scale.steps={s.steps}: must be >= 1")
     if s.save_every < 1 or s.eval.every < 1:

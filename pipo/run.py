@@ -86,7 +86,7 @@ def _run_verl(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> 
     if not evals:
         raise RuntimeError(f"verl finished but its log ({path}/verl_log.*.jsonl) has no validation of the benchmarks")
     final = evals[-1]
-    record.set_status("done", step=cfg.scale.steps, final=final["avg"], train_seconds=time.perf_counter() - start)
+    record.set_status("done", step=final["step"], final=final["avg"], train_seconds=time.perf_counter() - start)
     log.info("%s: final average Pass@1 %.3f (record: %s)", name, final["avg"]["pass@1"], path)
     return final
 
@@ -139,7 +139,7 @@ def _run_locked(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -
         record.set_status("failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
         wandb.finish(exit_code=1)
         raise
-    record.set_status("done", step=cfg.scale.steps, final=final["avg"], train_seconds=time.perf_counter() - start)
+    record.set_status("done", step=final["step"], final=final["avg"], train_seconds=time.perf_counter() - start)
     wandb.finish()
     log.info("%s: final average Pass@1 %.3f (record: %s)", name, final["avg"]["pass@1"], path)
     return final

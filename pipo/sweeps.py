@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from pipo.algorithm.algorithms import registry_problems
 from pipo.cell import label, run_dir, signature
-from pipo.config import CONF_DIR, ConfigError, backend_problem, compose_cells, problems, to_container
+from pipo.config import CONF_DIR, ConfigError, backend_problem, budget, compose_cells, problems, to_container
 from pipo.records import RunRecord
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
@@ -135,6 +135,7 @@ class PlannedCell:
     status: str  # new | running | done | failed | invalid
     problems: list[str]
     gpu_hours: float
+    budget: str = ""  # steps and prompts (pipo.config.budget)
 
 
 def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[PlannedCell]:
@@ -166,7 +167,7 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
         hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
-        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours))
+        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe()))
     return out
 
 
@@ -184,8 +185,10 @@ def _verl_problems(cfg: DictConfig) -> list[str]:
 def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
     lines = [f"sweep {sweep.name}: {sweep.description}".rstrip(": "), ""]
     width = max((len(c.label) for c in cells), default=10)
+    budget_width = max((len(c.budget) for c in cells), default=0)
     for c in cells:
-        lines.append(f"  {c.label:<{width}}  {c.signature:<12}  {c.status:<8}  {c.gpu_hours:8.1f} GPU-h")
+        columns = f"{c.signature:<12}  {c.status:<8}  {c.budget:<{budget_width}}  {c.gpu_hours:8.1f} GPU-h"
+        lines.append(f"  {c.label:<{width}}  {columns}")
         lines.extend(f"      ✗ {p}" for p in c.problems)
     counts = {s: sum(c.status == s for c in cells) for s in ("new", "running", "done", "failed", "invalid")}
     todo = sum(c.gpu_hours for c in cells if c.status != "done")

@@ -92,3 +92,21 @@ def test_local_slots_from_cores_memory_and_gpus():
     assert local_slots(cores, 1, 0) == 1
     assert local_slots(1, mem_gb * 2, 0) == 1  # never zero
     assert local_slots(1, 1, 8) == 1  # a GPU cell holds the machine
+
+
+def test_budgets_side_by_side_at_paper_and_tiny_scale():
+    from pipo.config import budget
+
+    def of(*overrides):
+        return budget(compose_cell(["task=math", *overrides]))
+
+    # paper: epochs over MATH's 7,500 prompts; PPO's 24 epochs of 1,024 match GRPO's 3 of 128 × 8 in responses
+    grpo, ppo, dapo = (of("scale=paper", f"algorithm={a}") for a in ("grpo", "ppo", "dapo"))
+    assert (grpo.steps, grpo.prompts, grpo.bound) == (176, 176 * 128, "steps")  # ceil(3 · 7500 / 128)
+    assert (ppo.steps, ppo.prompts * ppo.rollouts) == (176, 176 * 1024 * 1) == (176, grpo.prompts * 8)
+    # DAPO: 9 passes of sampled prompts end the run; its filter trains on what it keeps, ≤ ceil(9 · 7500 / 128) steps
+    assert (dapo.steps, dapo.prompts, dapo.bound) == (528, 9 * 7500, "prompts")
+    assert dapo.describe() == "≤528 steps, 67,500 prompts, 540,000 responses"
+    # tiny: every cell trains 100 steps of 32 prompts; DAPO samples up to 4 batches per step
+    assert of("algorithm=grpo").describe() == "100 steps, 3,200 prompts, 25,600 responses"
+    assert of("algorithm=dapo").describe() == "100 steps, ≤12,800 prompts, ≤102,400 responses"

@@ -5,8 +5,12 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = [p for d in ("pipo", "analysis", "reproduce", "tests", "conf", "sweeps") for p in (ROOT / d).rglob("*")
-           if p.suffix in (".py", ".yaml", ".sh") and p.name != "test_docs.py"]
+SOURCES = [
+    p
+    for d in ("pipo", "analysis", "reproduce", "tests", "conf", "sweeps")
+    for p in (ROOT / d).rglob("*")
+    if p.suffix in (".py", ".yaml", ".sh") and p.name != "test_docs.py"
+]
 
 
 def headings(path: Path) -> list[str]:

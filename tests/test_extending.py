@@ -65,8 +65,15 @@ def test_the_new_algorithm_is_checked_against_its_definition(conf_dir):
 
 def test_rloo_trains_with_pipo_on_the_local_backend(conf_dir, micro_overrides):
     ATTRIBUTED.clear()
-    cfg = rloo(conf_dir, *micro_overrides, "pipo=on", "algorithm.batch_size=16", "algorithm.mini_batch_size=8",
-               "scale.batch_divisor=4", "algorithm.rollout_n=4")
+    cfg = rloo(
+        conf_dir,
+        *micro_overrides,
+        "pipo=on",
+        "algorithm.batch_size=16",
+        "algorithm.mini_batch_size=8",
+        "scale.batch_divisor=4",
+        "algorithm.rollout_n=4",
+    )
     final = run_cell(cfg)
     assert final is not None and final["step"] == 4
     assert len(ATTRIBUTED) == 4  # one attribution per iteration, by the algorithm's own function
@@ -85,8 +92,16 @@ def test_rloo_on_verl_composes_validates_and_replays_with_its_attribution(conf_d
     from pipo.backends.verl.trainer import PIPOTrainer
     from tests.backends.test_verl_trainer import ETA_PI, LENGTHS, CPUWorkerGroup, G, run_step
 
-    cfg = rloo(conf_dir, "scale=paper", "backend=verl", "pipo=on", "algorithm.rollout_n=2", "algorithm.batch_size=2",
-               "algorithm.mini_batch_size=2", f"pipo.lr={ETA_PI}")
+    cfg = rloo(
+        conf_dir,
+        "scale=paper",
+        "backend=verl",
+        "pipo=on",
+        "algorithm.rollout_n=2",
+        "algorithm.batch_size=2",
+        "algorithm.mini_batch_size=2",
+        f"pipo.lr={ETA_PI}",
+    )
     validate(cfg)
     config = verl_config(cfg)  # verl's own validation passes
     assert config.algorithm.adv_estimator == "rloo" and config.pipo.algorithm == "rloo"

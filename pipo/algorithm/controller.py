@@ -33,7 +33,6 @@ from pipo.algorithm.settings import CONTROLS, PIPOSettings
 from pipo.algorithm.verification import decide, pi_rewards
 
 
-
 class Replayer(Protocol):
     def __call__(self, batch: Any, rewards: torch.Tensor, lr: float) -> Mapping[str, float]:
         """Step 7's update: train on the stored ``batch`` with ``rewards`` (bs, response_length) in place

@@ -5,8 +5,7 @@ import torch
 
 from pipo.algorithm import Explored, Feedback, PIPOController, PIPOSettings
 
-SETTINGS = PIPOSettings(lam=0.5, window=3, min_history=2, eps=0.0, ddof=0, delta_clip=None, lr=0.25,
-                        group_norm="size")
+SETTINGS = PIPOSettings(lam=0.5, window=3, min_history=2, eps=0.0, ddof=0, delta_clip=None, lr=0.25, group_norm="size")
 MASK = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
 
 
@@ -71,7 +70,8 @@ def test_state_round_trip():
     m_a = a.iteration(0.5, backend.replay, backend.explorer("x", [0.0, 0.0]))
     m_b = b.iteration(0.5, backend.replay, backend.explorer("x", [0.0, 0.0]))
     assert {k: v for k, v in m_a.items() if not k.startswith("timing/")} == {
-        k: v for k, v in m_b.items() if not k.startswith("timing/")}
+        k: v for k, v in m_b.items() if not k.startswith("timing/")
+    }
 
 
 def run_controls(control: str) -> tuple[Recorder, list[dict]]:
@@ -79,9 +79,12 @@ def run_controls(control: str) -> tuple[Recorder, list[dict]]:
     from dataclasses import replace
 
     controller, backend = PIPOController(replace(SETTINGS, control=control), "grpo", group_size=2, seed=3), Recorder()
-    metrics = [controller.iteration(J, backend.replay, backend.explorer(f"B{i}", adv))
-               for i, (J, adv) in enumerate([(0.2, [1.0, -1.0]), (0.4, [1.0, -1.0]), (0.4, [0.5, -0.5]),
-                                             (0.1, [1.0, 1.0])], start=1)]
+    metrics = [
+        controller.iteration(J, backend.replay, backend.explorer(f"B{i}", adv))
+        for i, (J, adv) in enumerate(
+            [(0.2, [1.0, -1.0]), (0.4, [1.0, -1.0]), (0.4, [0.5, -0.5]), (0.1, [1.0, 1.0])], start=1
+        )
+    ]
     return backend, metrics
 
 
@@ -104,7 +107,8 @@ def test_controls_keep_the_steps_and_replace_the_feedback():
     torch.testing.assert_close(replays(flip)[0][1], -1.0 * a2)
     torch.testing.assert_close(replays(flip)[1][1], -0.5 * delta4 * a3)
     assert m_flip[3]["pipo/phi"] == pytest.approx(0.5 * delta4) and m_flip[3]["pipo/phi_applied"] == pytest.approx(
-        -0.5 * delta4)
+        -0.5 * delta4
+    )
     # zero: the same replays with every reward 0; nothing carries a PI reward
     zero, m_zero = run_controls("zero")
     assert [b for b, _ in replays(zero)] == ["B2", "B3"]

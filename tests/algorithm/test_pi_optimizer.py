@@ -19,7 +19,7 @@ def step(optimizer, param, grad) -> None:
 
 
 def cos(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=True)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 
 
 def test_sgd_steps_along_the_gradient_and_record_cos_one():
@@ -45,7 +45,7 @@ def test_shared_adamw_momentum_turns_the_step_against_a_reversed_gradient():
     # by hand, AdamW's second step: m = 0.9 m + 0.1 g, v = 0.999 v + 0.001 g², bias-corrected (t = 2)
     m = [0.9 * 0.1 + 0.1 * -0.1, 0.1 * 0.01]
     v = [0.999 * 0.001 + 0.001 * 0.01, 0.001 * 0.0001]
-    update = [-0.1 * (mi / (1 - 0.9**2)) / (math.sqrt(vi / (1 - 0.999**2)) + 1e-8) for mi, vi in zip(m, v)]
+    update = [-0.1 * (mi / (1 - 0.9**2)) / (math.sqrt(vi / (1 - 0.999**2)) + 1e-8) for mi, vi in zip(m, v, strict=True)]
     assert cosine.values == [pytest.approx(cos(update, [0.1, -0.01]), rel=1e-4)]
     assert cosine.values[0] < 0  # the step moved towards the update it was to undo
 
@@ -67,5 +67,5 @@ def test_separate_keeps_its_own_state():
 
 
 def test_unknown_optimizer_is_named():
-    with pytest.raises(ValueError, match="pipo.optimizer='adam'"):
+    with pytest.raises(ValueError, match=r"pipo\.optimizer='adam'"):
         verification_optimizer("adam", adamw_actor(torch.nn.Parameter(torch.zeros(1))))

@@ -1,6 +1,7 @@
 """The local trainer's PIPO step: skip rules, an update checked by hand, and pipo=off being the base algorithm."""
 
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -214,8 +215,16 @@ def test_ppo_critic_has_no_dropout_and_a_seeded_head(micro_overrides, tmp_path):
 
 
 def test_sgd_verification_is_a_plain_gradient_step_at_its_own_rate(micro_overrides, tmp_path):
-    trainer = make_trainer([*micro_overrides, "algorithm.mini_batch_size=8", "scale.batch_divisor=4",
-                            "pipo.optimizer=sgd", "scale.grad_clip=1e9"], tmp_path)
+    trainer = make_trainer(
+        [
+            *micro_overrides,
+            "algorithm.mini_batch_size=8",
+            "scale.batch_divisor=4",
+            "pipo.optimizer=sgd",
+            "scale.grad_clip=1e9",
+        ],
+        tmp_path,
+    )
     assert trainer.cfg.pipo.lr == trainer.cfg.scale.pi_sgd_lr != trainer.cfg.scale.lr  # sgd's own η_PI
     trainer.train_step(1)  # the actor's AdamW has state now
     actor_state = copy.deepcopy(trainer.optimizer.state_dict())
@@ -244,8 +253,10 @@ def test_sgd_verification_is_a_plain_gradient_step_at_its_own_rate(micro_overrid
 def test_update_cos_in_the_record_is_one_for_sgd_and_the_momentums_for_shared(micro_overrides, tmp_path):
     logged = {}
     for optimizer in ("sgd", "shared"):
-        trainer = make_trainer([*micro_overrides, "algorithm=grpo", f"pipo.optimizer={optimizer}",
-                                "scale.steps=8", "scale.eval.every=8"], tmp_path / optimizer)
+        trainer = make_trainer(
+            [*micro_overrides, "algorithm=grpo", f"pipo.optimizer={optimizer}", "scale.steps=8", "scale.eval.every=8"],
+            tmp_path / optimizer,
+        )
         trainer.fit()
         logged[optimizer] = [r["pipo/update_cos"] for r in trainer.record.metrics() if r["pipo/verified"]]
     assert len(logged["sgd"]) >= 3 and all(c == pytest.approx(1.0, abs=1e-5) for c in logged["sgd"])
@@ -265,5 +276,47 @@ def test_a_separate_verification_optimizer_is_checkpointed(micro_overrides, tmp_
     resumed.record = trainer.record
     assert resumed.load_checkpoint()
     ours, theirs = resumed.pi_optimizer.state_dict()["state"], trainer.pi_optimizer.state_dict()["state"]
-    assert ours.keys() == theirs.keys() and all(
-        torch.equal(ours[k]["exp_avg"], theirs[k]["exp_avg"]) for k in ours)
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k]["exp_avg"], theirs[k]["exp_avg"]) for k in ours)
+
+
+def test_sdpo_loss_is_the_mean_over_demonstrated_tokens(micro_overrides, tmp_path):
+    trainer = make_trainer([*micro_overrides, "algorithm=sdpo"], tmp_path)
+    gen = torch.Generator().manual_seed(0)
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0] * 4, [1.0, 0.0, 0.0, 0.0]])
+    old, teacher = -torch.rand(4, 4, generator=gen), -torch.rand(4, 4, generator=gen)
+    lp = (old + 0.1 * torch.randn(4, 4, generator=gen)).requires_grad_()
+    distill = mask * torch.tensor([0.0, 1.0, 0.0, 0.0])[:, None]  # one response of four has a demonstration
+    loss_fn = trainer._distillation_loss(old, {"teacher_log_probs": teacher, "distill_mask": distill}, mask)
+    loss, _ = loss_fn(lp, torch.arange(4), slice(0, 4))
+    # by hand: min(exp(lp − old), 2) · (lp − lt) · lp on the 2 demonstrated tokens, over 2 (not over 10)
+    w = torch.exp(lp.detach() - old).clamp(max=trainer.cfg.algorithm.is_clip)
+    by_hand = sum(w[1, j] * (lp[1, j] - teacher[1, j]).detach() * lp[1, j] for j in range(2)) / 2
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-5)
+    # a mini-batch without a demonstration: loss 0
+    zero, _ = loss_fn(lp[:1], torch.arange(1), slice(0, 1))
+    assert zero.item() == 0.0
+
+
+def test_a_prompt_budget_ends_dapos_run_after_its_epochs_of_sampled_prompts(micro_overrides, tmp_path):
+    # scale.budget=epochs (paper scale): DAPO's run is algorithm.epochs passes of sampled prompts
+    trainer = make_trainer(
+        [
+            *micro_overrides,
+            "algorithm=dapo",
+            "scale.budget=epochs",
+            "algorithm.epochs=1",
+            "scale.steps=50",
+            "scale.eval.every=50",
+        ],
+        tmp_path,
+    )
+    trainer.task = dataclasses.replace(trainer.task, train=trainer.task.train[:64])  # 2 batches of 32 prompts
+    final = trainer.fit()
+    assert 64 <= trainer.cursor < 64 + 32 * trainer.cfg.algorithm.max_gen_rounds  # it stopped once 64 were drawn
+    assert 1 <= trainer.step <= 2 and final["step"] == trainer.step  # a last evaluation at the last step
+    assert trainer.record.evals()[-1]["step"] == trainer.step
+    # the same cell under a step budget trains its steps, whatever it samples
+    steps = make_trainer([*micro_overrides, "algorithm=dapo", "algorithm.epochs=1", "scale.steps=3"], tmp_path / "s")
+    steps.task = dataclasses.replace(steps.task, train=steps.task.train[:64])
+    steps.fit()
+    assert steps.step == 3 and steps.cursor > 64

@@ -26,12 +26,15 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
             assert v.actor_rollout_ref.rollout.n == a.rollout_n
             assert (v.data.max_prompt_length, v.data.max_response_length) == (512, 4096)
             assert actor.policy_loss.loss_mode == {"gspo": "gspo"}.get(a.name, "vanilla")  # SDPO: PIPO's PI loss
-            assert (actor.clip_ratio_low, actor.clip_ratio_high) == {
-                "gspo": (3e-4, 4e-4), "dapo": (0.2, 0.28)}.get(a.name, (0.2, 0.2))
+            assert (actor.clip_ratio_low, actor.clip_ratio_high) == {"gspo": (3e-4, 4e-4), "dapo": (0.2, 0.28)}.get(
+                a.name, (0.2, 0.2)
+            )
             assert actor.loss_agg_mode == ("seq-mean-token-mean" if a.name == "gspo" else "token-mean")
             assert actor.optim.lr == 1e-6 and v.trainer.total_training_steps == s.steps
-            # verl stops at total_epochs passes too (drop_last batches): the passes must cover the steps
-            assert v.trainer.total_epochs * (cfg.task.train_size // a.batch_size) >= s.steps
+            if a.filter_groups:  # DAPO: the paper's 9 passes of sampled prompts end the run (steps ≤ their bound)
+                assert a.name == "dapo" and v.trainer.total_epochs == a.epochs == 9
+            else:  # verl stops at total_epochs passes too (drop_last batches): the passes must cover the steps
+                assert v.trainer.total_epochs * (cfg.task.train_size // a.batch_size) >= s.steps
             if a.name == "ppo":  # critic, GAE, KL 0.001 in the reward and not in the loss
                 assert v.critic.enable and v.algorithm.adv_estimator == "gae" and v.critic.optim.lr == 1e-5
                 assert v.algorithm.use_kl_in_reward and v.algorithm.kl_ctrl.kl_coef == 0.001
@@ -53,8 +56,9 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
                 assert v.reward.reward_kwargs.overlong_buffer_cfg.len == 1024
                 assert v.reward.reward_kwargs.max_resp_len == 4096
             assert v.reward.custom_reward_function.reward_kwargs.verifier == cfg.task.verifier
-            assert [f.split("/")[-2:] for f in v.data.val_files] == [[cfg.task.name, f"{b}.parquet"]
-                                                                     for b in cfg.task.benchmarks]
+            assert [f.split("/")[-2:] for f in v.data.val_files] == [
+                [cfg.task.name, f"{b}.parquet"] for b in cfg.task.benchmarks
+            ]
             assert ("pipo" in v) == cfg.pipo.enabled
             if cfg.pipo.enabled:
                 assert (v.pipo.lam, v.pipo.window, v.pipo.lr) == (cfg.pipo.lam, cfg.pipo.window, 1e-6)
@@ -69,8 +73,17 @@ def test_pipo_off_is_verl_stock_config_and_on_adds_only_the_pipo_section():
     on, off = verl_config(compose_cell([*base, "pipo=on"])), verl_config(compose_cell([*base, "pipo=off"]))
     on_plain, off_plain = OmegaConf.to_container(on), OmegaConf.to_container(off)
     pipo = on_plain.pop("pipo")
-    assert pipo == {"lam": 0.1, "window": 8, "min_history": 2, "eps": 1e-6, "ddof": 0, "delta_clip": None,
-                    "lr": 1e-6, "group_norm": "size", "algorithm": "dapo"}  # the base algorithm, by name
+    assert pipo == {
+        "lam": 0.1,
+        "window": 8,
+        "min_history": 2,
+        "eps": 1e-6,
+        "ddof": 0,
+        "delta_clip": None,
+        "lr": 1e-6,
+        "group_norm": "size",
+        "algorithm": "dapo",
+    }  # the base algorithm, by name
     for plain in (on_plain, off_plain):  # the cell's name and run directory differ, nothing else
         plain["trainer"].pop("experiment_name"), plain["trainer"].pop("default_local_dir")
     assert on_plain == off_plain and off.trainer.v1.trainer_mode == "sync"
@@ -95,9 +108,12 @@ def test_verl_overrides_reach_the_config_and_unknown_keys_are_refused():
 def test_the_cli_prints_the_complete_verl_config(cli):
     out = subprocess.run(
         [sys.executable, *cli, "scale=paper", "backend=verl", "algorithm=gspo", "pipo.lam=0.5"],
-        capture_output=True, text=True, check=True, cwd=SWEEPS_DIR.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=SWEEPS_DIR.parent,
     ).stdout
-    printed = OmegaConf.create(out[out.index("actor_rollout_ref:"):])
+    printed = OmegaConf.create(out[out.index("actor_rollout_ref:") :])
     assert printed.actor_rollout_ref.actor.policy_loss.loss_mode == "gspo" and printed.pipo.lam == 0.5
     assert printed.actor_rollout_ref.rollout.name == "vllm" and printed.trainer.v1.trainer_mode == "sync"
 

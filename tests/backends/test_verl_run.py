@@ -53,8 +53,14 @@ def fake_verl(steps, fail_after=None, acc=0.5):
         finally:
             del os.environ["VERL_FILE_LOGGER_PATH"]
         for step in steps:
-            data = {"actor/pg_loss": 0.1 * step, "pipo/J": acc, "pipo/verified": 1.0, "timing_s/step": 60.0,
-                    "critic/score/mean": acc, "response_length/mean": 100.0}
+            data = {
+                "actor/pg_loss": 0.1 * step,
+                "pipo/J": acc,
+                "pipo/verified": 1.0,
+                "timing_s/step": 60.0,
+                "critic/score/mean": acc,
+                "response_length/mean": 100.0,
+            }
             if step in (0, config.trainer.total_training_steps):
                 data = {} if step == 0 else data
                 data |= {f"val-core/{name}/acc/mean@1": (step + 1) / 10 for name in BENCH}

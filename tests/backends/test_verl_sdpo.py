@@ -64,6 +64,7 @@ def make_batch(tokenizer) -> TensorDict:
             "responses": jagged(responses, torch.long),
             "input_ids": jagged([p + r for p, r in zip(prompts, responses, strict=True)], torch.long),
             "response_mask": jagged([[1] * len(r) for r in responses], torch.long),
+            "loss_mask": jagged([[1] * len(r) for r in responses], torch.long),  # verl's agent loop: = response_mask
             "old_log_probs": jagged([[-0.5] * len(r) for r in responses]),
             "raw_prompt": NonTensorStack(*[NonTensorData(c) for c in chats]),
             "uid": NonTensorStack(*[NonTensorData(f"g{i // 2}") for i in range(4)]),
@@ -107,48 +108,73 @@ def test_teacher_inputs_carry_the_first_successful_sibling(tokenizer):
         assert td["input_ids"][i].tolist() == prompts[i] + response
         assert td["position_ids"][i].tolist() == list(range(len(prompts[i]) + len(response)))
         assert td["response_mask"][i].tolist() == fields["response_mask"][i].tolist()
-        assert out_tags[i] == {"prompt_len": len(prompts[i]), "response_len": len(response),
-                               "seq_len": len(prompts[i]) + len(response)}
+        assert out_tags[i] == {
+            "prompt_len": len(prompts[i]),
+            "response_len": len(response),
+            "seq_len": len(prompts[i]) + len(response),
+        }
 
 
-def test_sdpo_loss_is_the_sampled_token_reverse_kl_by_hand():
-    # two responses (prompt lengths 2 and 1; response lengths 2 and 1): 6 positions of model output
-    # the response's log-probs sit at positions P-1 … P+R-2 of each sequence: -1.0, -0.2 and -0.7
-    out = torch.tensor([0.0, -1.0, -0.2, -3.0, 0.0, -0.7], requires_grad=True)
+def sdpo_batch(demonstrated: list[float]) -> TensorDict:
+    """Two responses (prompt lengths 2 and 1; response lengths 2 and 1) as SDPO's step leaves them:
+    ``loss_mask`` on the demonstrated responses' tokens; ``batch_num_tokens`` counted from it, as
+    verl's engine counts it (``forward_backward_batch``)."""
+    lengths = [2, 1]
+    loss_mask = jagged([[d] * n for d, n in zip(demonstrated, lengths, strict=True)], torch.long)
     data = TensorDict(
         {
             "prompts": jagged([[5, 6], [7]], torch.long),
             "responses": jagged([[8, 9], [10]], torch.long),
             "response_mask": jagged([[1, 1], [1]], torch.long),
+            "loss_mask": loss_mask,
             "old_log_probs": jagged([[-1.5, -0.2], [-0.7]]),
             "teacher_log_probs": jagged([[-0.5, -0.4], [-2.0]]),
-            "sdpo_mask": jagged([[1.0, 1.0], [0.0]]),  # the 2nd response has no demonstration
+            "sdpo_mask": jagged([[float(d)] * n for d, n in zip(demonstrated, lengths, strict=True)]),
         },
         batch_size=[2],
     )
-    for k, v in {"dp_size": 1, "batch_num_tokens": 3, "global_batch_size": 2}.items():
+    counts = {"dp_size": 1, "batch_num_tokens": int(loss_mask.values().sum()), "global_batch_size": 2}
+    for k, v in counts.items():
         data[k] = NonTensorData(v)
-    config = omega_conf_to_dataclass(verl_config(compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo"]))
-                                     .actor_rollout_ref.actor)
-    loss, metrics = sdpo_loss(config, {"log_probs": torch.nested.as_nested_tensor([out[:3], out[3:]],
-                                                                                     layout=torch.jagged)},
-                              data, is_clip=2.0)
-    # w = min(exp(lp − old), 2): exp(0.5) = 1.65, exp(0) = 1; (lp − lt): −0.5, 0.2; token-mean over 3 tokens
+    return data
+
+
+def sdpo_actor_config():
+    return omega_conf_to_dataclass(
+        verl_config(compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo"])).actor_rollout_ref.actor
+    )
+
+
+def test_sdpo_loss_is_the_sampled_token_reverse_kl_over_demonstrated_tokens_by_hand():
+    # the response's log-probs sit at positions P-1 … P+R-2 of each sequence: -1.0, -0.2 and -0.7
+    out = torch.tensor([0.0, -1.0, -0.2, -3.0, 0.0, -0.7], requires_grad=True)
+    nested = {"log_probs": torch.nested.as_nested_tensor([out[:3], out[3:]], layout=torch.jagged)}
+    loss, metrics = sdpo_loss(sdpo_actor_config(), nested, sdpo_batch([1, 0]), is_clip=2.0)
+    # w = min(exp(lp − old), 2): exp(0.5) = 1.65, exp(0) = 1; (lp − lt): −0.5, 0.2; the mean over the
+    # 2 demonstrated tokens (lasgroup/SDPO), not over all 3 response tokens
     w = [min(pow(2.718281828459045, 0.5), 2.0), 1.0]
-    expected = (w[0] * (-1.0 + 0.5) * -1.0 + w[1] * (-0.2 + 0.4) * -0.2) / 3
+    expected = (w[0] * (-1.0 + 0.5) * -1.0 + w[1] * (-0.2 + 0.4) * -0.2) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-5)
-    loss.backward()  # d/d lp = w (lp − lt) / 3 on the distilled tokens, 0 elsewhere
-    torch.testing.assert_close(out.grad, torch.tensor([0.0, w[0] * -0.5 / 3, w[1] * 0.2 / 3, 0.0, 0.0, 0.0]))
+    loss.backward()  # d/d lp = w (lp − lt) / 2 on the distilled tokens, 0 elsewhere
+    torch.testing.assert_close(out.grad, torch.tensor([0.0, w[0] * -0.5 / 2, w[1] * 0.2 / 2, 0.0, 0.0, 0.0]))
     reported = metrics["actor/pg_loss"]  # summed over micro-batches, as ppo_loss reports a global-batch loss
     assert reported.aggregation == AggregationType.SUM
     assert float(reported.values[0]) == pytest.approx(expected, rel=1e-5)
+    # a mini-batch without a demonstration: loss and gradient 0 (not 0/0)
+    out.grad = None
+    loss, _ = sdpo_loss(sdpo_actor_config(), nested, sdpo_batch([0, 0]), is_clip=2.0)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(out.grad, torch.zeros(6))
 
 
 def worker_stub(tmp_path=None, rank: int = 0):
     torch.manual_seed(0)
     actor, teacher = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
-    return SimpleNamespace(actor=SimpleNamespace(engine=SimpleNamespace(module=actor)),
-                           ref=SimpleNamespace(engine=SimpleNamespace(module=teacher)), rank=rank)
+    return SimpleNamespace(
+        actor=SimpleNamespace(engine=SimpleNamespace(module=actor)),
+        ref=SimpleNamespace(engine=SimpleNamespace(module=teacher)),
+        rank=rank,
+    )
 
 
 def test_ema_teacher_and_its_checkpoint(tmp_path):
@@ -172,16 +198,26 @@ def test_ema_teacher_and_its_checkpoint(tmp_path):
 
 
 def test_sdpo_loss_on_the_worker_and_the_verification_update_swaps_in_the_vanilla_loss():
-    cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo", "algorithm.rollout_n=2",
-                        "algorithm.batch_size=2", "algorithm.mini_batch_size=2"])
+    cfg = compose_cell(
+        [
+            "scale=paper",
+            "backend=verl",
+            "algorithm=sdpo",
+            "algorithm.rollout_n=2",
+            "algorithm.batch_size=2",
+            "algorithm.mini_batch_size=2",
+        ]
+    )
     group = CPUWorkerGroup(omega_conf_to_dataclass(verl_config(cfg).actor_rollout_ref.actor))
     PIPOActorRolloutRefWorker.use_sdpo_loss(group.worker, 2.0)
     loss_fn = group.worker.loss_fn
     assert loss_fn.func is sdpo_loss and loss_fn.keywords["is_clip"] == 2.0 and group.actor.loss_fn is loss_fn
     data = TensorDict(
-        {"response_mask": jagged([[1, 1, 1], [1, 1], [1, 1, 1, 1], [1]], torch.long),
-         "old_log_probs": jagged([[-1.0] * 3, [-1.0] * 2, [-1.0] * 4, [-1.0]]),
-         "advantages": jagged([[0.1] * 3, [0.0] * 2, [0.2] * 4, [0.0]])},
+        {
+            "response_mask": jagged([[1, 1, 1], [1, 1], [1, 1, 1, 1], [1]], torch.long),
+            "old_log_probs": jagged([[-1.0] * 3, [-1.0] * 2, [-1.0] * 4, [-1.0]]),
+            "advantages": jagged([[0.1] * 3, [0.0] * 2, [0.2] * 4, [0.0]]),
+        },
         batch_size=[4],
     )
     data["pipo_lr"] = NonTensorData(0.5)
@@ -196,9 +232,19 @@ def test_sdpo_loss_on_the_worker_and_the_verification_update_swaps_in_the_vanill
 @pytest.fixture
 def sdpo_trainer(transfer_queue, tokenizer, hf_dir, monkeypatch):
     def build(pipo: bool):
-        cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo", "algorithm.rollout_n=2",
-                            "algorithm.batch_size=2", "algorithm.mini_batch_size=2", f"model.hf_id={hf_dir}",
-                            f"pipo={'on' if pipo else 'off'}", "pipo.window=4"])
+        cfg = compose_cell(
+            [
+                "scale=paper",
+                "backend=verl",
+                "algorithm=sdpo",
+                "algorithm.rollout_n=2",
+                "algorithm.batch_size=2",
+                "algorithm.mini_batch_size=2",
+                f"model.hf_id={hf_dir}",
+                f"pipo={'on' if pipo else 'off'}",
+                "pipo.window=4",
+            ]
+        )
         config = verl_config(cfg)
         assert trainer_mode(config) == ("pipo_sdpo" if pipo else "sdpo")
         config.trainer.v1.trainer_mode = trainer_mode(config)
@@ -243,8 +289,9 @@ class CPUTeacher:
 
 def put(tokenizer, step: int):
     keys = [f"sdpo{step}_{i}" for i in range(4)]
-    return tq.kv_batch_put(keys=keys, partition_id="train", fields=make_batch(tokenizer),
-                           tags=[{"global_steps": step} for _ in keys])
+    return tq.kv_batch_put(
+        keys=keys, partition_id="train", fields=make_batch(tokenizer), tags=[{"global_steps": step} for _ in keys]
+    )
 
 
 @pytest.mark.parametrize("pipo", [False, True])
@@ -263,6 +310,8 @@ def test_sdpo_step_teacher_log_probs_advantages_update_and_ema(sdpo_trainer, tok
         teacher = -len(prompt) / 100 - fields["responses"][i].float() / 1000
         torch.testing.assert_close(fields["teacher_log_probs"][i], teacher)
         assert fields["sdpo_mask"][i].tolist() == [float(i in demo)] * len(teacher)
+        # verl normalises the actor's loss by the loss mask's tokens: SDPO's are the demonstrated ones
+        assert fields["loss_mask"][i].tolist() == [int(i in demo)] * len(teacher)
     assert tq.kv_list(partition_id="sdpo_teacher") in ({}, {"sdpo_teacher": {}}, [])  # cleared
 
     trainer._compute_advantage(meta, metrics)
@@ -281,6 +330,8 @@ def test_sdpo_step_teacher_log_probs_advantages_update_and_ema(sdpo_trainer, tok
             n = len(fields["advantages"][i])
             torch.testing.assert_close(previous.attributions[i, :n], fields["advantages"][i])
         assert "teacher_log_probs" not in previous.batch[0].keys()
+        for i in range(4):  # the verification replay's loss runs over every response token again
+            assert previous.batch[0]["loss_mask"][i].tolist() == [1] * len(fields["advantages"][i])
     tq.kv_clear(keys=meta.keys, partition_id="train")
 
 

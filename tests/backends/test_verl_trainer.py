@@ -79,25 +79,37 @@ class CPUActor:
     def train_mini_batch(self, data: TensorDict) -> TensorDict:
         """One mini-batch (the whole batch) of verl's loop: loss, optimizer step, scheduler step."""
         config = self.loss_fn.keywords["config"]
-        config.global_batch_info.update(dp_size=1, batch_num_tokens=None, global_batch_size=None,
-                                        loss_scale_factor=None)
+        config.global_batch_info.update(
+            dp_size=1, batch_num_tokens=None, global_batch_size=None, loss_scale_factor=None
+        )
         padded = data.select("response_mask", "old_log_probs", "advantages").to_padded_tensor()
         width = padded["response_mask"].shape[1]
         log_prob = padded["old_log_probs"] + self.theta[:, :width]
         loss, metrics = get_policy_loss_fn(config.policy_loss.loss_mode)(
-            old_log_prob=padded["old_log_probs"], log_prob=log_prob, advantages=padded["advantages"],
-            response_mask=padded["response_mask"].bool(), loss_agg_mode=config.loss_agg_mode, config=config,
+            old_log_prob=padded["old_log_probs"],
+            log_prob=log_prob,
+            advantages=padded["advantages"],
+            response_mask=padded["response_mask"].bool(),
+            loss_agg_mode=config.loss_agg_mode,
+            config=config,
         )
         optimizer = self.engine.optimizer
         optimizer.zero_grad()
         loss.backward()
-        self.calls.append({"lr": optimizer.param_groups[0]["lr"], "kl": config.use_kl_loss,
-                           "advantages": padded["advantages"].clone(), "old": padded["old_log_probs"].clone(),
-                           "mini_batch_size": tu.get(data, "mini_batch_size")})
+        self.calls.append(
+            {
+                "lr": optimizer.param_groups[0]["lr"],
+                "kl": config.use_kl_loss,
+                "advantages": padded["advantages"].clone(),
+                "old": padded["old_log_probs"].clone(),
+                "mini_batch_size": tu.get(data, "mini_batch_size"),
+            }
+        )
         optimizer.step()
         self.engine.lr_scheduler.step()  # verl steps the schedule after the last mini-batch
-        return tu.get_tensordict({}, {"metrics": {"actor/pg_loss": [loss.item()],
-                                                  "actor/pg_clipfrac": [metrics["actor/pg_clipfrac"]]}})
+        return tu.get_tensordict(
+            {}, {"metrics": {"actor/pg_loss": [loss.item()], "actor/pg_clipfrac": [metrics["actor/pg_clipfrac"]]}}
+        )
 
 
 class CPUWorkerGroup:
@@ -122,9 +134,20 @@ def trainer(transfer_queue, monkeypatch):
 
 
 def build_trainer(monkeypatch, *overrides: str) -> PIPOTrainer:
-    cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=grpo", "algorithm.rollout_n=2",
-                        "algorithm.batch_size=2", "algorithm.mini_batch_size=2", f"pipo.lr={ETA_PI}",
-                        f"scale.lr={LR}", "pipo.window=4", *overrides])
+    cfg = compose_cell(
+        [
+            "scale=paper",
+            "backend=verl",
+            "algorithm=grpo",
+            "algorithm.rollout_n=2",
+            "algorithm.batch_size=2",
+            "algorithm.mini_batch_size=2",
+            f"pipo.lr={ETA_PI}",
+            f"scale.lr={LR}",
+            "pipo.window=4",
+            *overrides,
+        ]
+    )
     config = verl_config(cfg)
     config.trainer.v1.trainer_mode = "pipo"
     t = PIPOTrainer(config)
@@ -133,9 +156,14 @@ def build_trainer(monkeypatch, *overrides: str) -> PIPOTrainer:
     t.exploration = []  # step 8, recorded: what B_t verl's own update would train on
 
     def exploration(self, batch, metrics):
-        self.exploration.append({"replays_before": len(self.actor_rollout_wg.actor.calls),
-                                 "advantages": tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id,
-                                                               select_fields=["advantages"])["advantages"]})
+        self.exploration.append(
+            {
+                "replays_before": len(self.actor_rollout_wg.actor.calls),
+                "advantages": tq.kv_batch_get(
+                    keys=batch.keys, partition_id=batch.partition_id, select_fields=["advantages"]
+                )["advantages"],
+            }
+        )
         return batch
 
     monkeypatch.setattr(PPOTrainerSync, "_update_actor", exploration)
@@ -163,14 +191,20 @@ def test_the_verification_optimizer_on_the_workers(transfer_queue, monkeypatch, 
         fresh = PIPOActorRolloutRefWorker.__new__(PIPOActorRolloutRefWorker)
         fresh._rank, fresh.actor = 0, SimpleNamespace(engine=SimpleNamespace(optimizer=actor.engine.optimizer))
         assert PIPOActorRolloutRefWorker.load_pi_optimizer(fresh, str(tmp_path), "separate")
-        assert torch.equal(fresh._pi_optimizer.state_dict()["state"][0]["exp_avg"],
-                           worker._pi_optimizer.state_dict()["state"][0]["exp_avg"])
+        assert torch.equal(
+            fresh._pi_optimizer.state_dict()["state"][0]["exp_avg"],
+            worker._pi_optimizer.state_dict()["state"][0]["exp_avg"],
+        )
 
 
 def run_step(trainer, step: int, accs: list[float], advantages: list[float], filtered=None) -> dict:
     keys = [f"s{step}_{i}" for i in range(len(LENGTHS))]
-    meta = tq.kv_batch_put(keys=keys, partition_id="train", fields=make_batch(step, accs, advantages),
-                           tags=[{"global_steps": step} for _ in keys])
+    meta = tq.kv_batch_put(
+        keys=keys,
+        partition_id="train",
+        fields=make_batch(step, accs, advantages),
+        tags=[{"global_steps": step} for _ in keys],
+    )
     metrics = {} if filtered is None else {"_dapo_filtered_reward_counts": filtered}
     trainer._update_actor(meta, metrics)
     tq.kv_clear(keys=keys, partition_id="train")  # as verl's fit() does at the end of a step
@@ -187,11 +221,13 @@ def test_trainer_mode_pipo_is_verl_sync_mode_and_registered(trainer):
     from verl.single_controller.base.decorator import MAGIC_ATTR
     from verl.workers.engine_workers import ActorRolloutRefWorker
 
-    ours, stock = (getattr(f, MAGIC_ATTR) for f in (PIPOActorRolloutRefWorker.update_actor_pi,
-                                                     ActorRolloutRefWorker.update_actor))
+    ours, stock = (
+        getattr(f, MAGIC_ATTR) for f in (PIPOActorRolloutRefWorker.update_actor_pi, ActorRolloutRefWorker.update_actor)
+    )
     assert ours["blocking"] == stock["blocking"] and ours["execute_mode"] == stock["execute_mode"]
     assert {k: (v.func, v.args) for k, v in ours["dispatch_mode"].items()} == {
-        k: (v.func, v.args) for k, v in stock["dispatch_mode"].items()}
+        k: (v.func, v.args) for k, v in stock["dispatch_mode"].items()
+    }
 
 
 def test_pipo_settings_for_verls_own_cli_come_from_conf():
@@ -262,8 +298,9 @@ def test_verification_update_on_a_hand_made_previous_batch(trainer):
     assert trainer.actor_rollout_wg.actor.loss_fn is trainer.actor_rollout_wg.worker.loss_fn
     # the verification (the one replay) ran before step 8, which trains on B_4 with its own advantages
     assert [e["replays_before"] for e in trainer.exploration] == [0, 0, 0, 1]
-    torch.testing.assert_close(trainer.exploration[-1]["advantages"].to_padded_tensor(0.0)[:, 0],
-                               torch.tensor([0.2, -0.2, 0.9, -0.9]))
+    torch.testing.assert_close(
+        trainer.exploration[-1]["advantages"].to_padded_tensor(0.0)[:, 0], torch.tensor([0.2, -0.2, 0.9, -0.9])
+    )
     assert m4["pipo/units"] == sum(LENGTHS)
 
 
@@ -333,8 +370,18 @@ SCRIPT = [  # verifier scores of the 4 responses (2 groups of G = 2) at steps 1.
     [1, 0, 1, 0],  # J 0.5: δ = 0 (and B_5's groups are uniform): skipped
     [0, 1, 0, 0],  # J 0.25: δ < 0, B_6 suppressed
 ]
-DECISIONS = ("pipo/J", "pipo/mu", "pipo/sigma", "pipo/delta", "pipo/phi", "pipo/history", "pipo/verified",
-             "pipo/suppressed", "pipo/units", "pipo/replayed_fraction")
+DECISIONS = (
+    "pipo/J",
+    "pipo/mu",
+    "pipo/sigma",
+    "pipo/delta",
+    "pipo/phi",
+    "pipo/history",
+    "pipo/verified",
+    "pipo/suppressed",
+    "pipo/units",
+    "pipo/replayed_fraction",
+)
 
 
 def grpo_advantages(scores: list[float]) -> list[float]:
@@ -357,16 +404,27 @@ def hand_made_rollout(tokenizer):
     ids = torch.randint(3, len(tokenizer), (len(LENGTHS), P + R), generator=gen)
     mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(R)] for n in LENGTHS])
     attention = torch.cat([torch.ones(len(LENGTHS), P, dtype=torch.long), mask.long()], 1)
-    return Rollout(ids, attention, (attention.cumsum(-1) - 1).clamp(min=0), mask, [""] * len(LENGTHS),
-                   np.arange(len(LENGTHS)) // G)
+    return Rollout(
+        ids, attention, (attention.cumsum(-1) - 1).clamp(min=0), mask, [""] * len(LENGTHS), np.arange(len(LENGTHS)) // G
+    )
 
 
 def test_both_backends_drive_the_same_controller_to_the_same_decisions(trainer, micro_overrides, tmp_path):
     from tests.backends.test_trainer import make_trainer
 
-    local = make_trainer([*micro_overrides, "algorithm=grpo", "algorithm.rollout_n=2", "algorithm.batch_size=2",
-                          "algorithm.mini_batch_size=2", "scale.batch_divisor=1", "pipo.window=4",
-                          f"pipo.lr={ETA_PI}"], tmp_path)
+    local = make_trainer(
+        [
+            *micro_overrides,
+            "algorithm=grpo",
+            "algorithm.rollout_n=2",
+            "algorithm.batch_size=2",
+            "algorithm.mini_batch_size=2",
+            "scale.batch_divisor=1",
+            "pipo.window=4",
+            f"pipo.lr={ETA_PI}",
+        ],
+        tmp_path,
+    )
     roll = hand_made_rollout(local.tokenizer)
     local_metrics, verl_metrics = [], []
     for step, scores in enumerate(SCRIPT, start=1):

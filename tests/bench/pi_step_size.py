@@ -15,6 +15,7 @@ import math
 import statistics
 import tempfile
 from pathlib import Path
+from typing import ClassVar
 
 from pipo.algorithm.pi_optimizer import UpdateCosine
 from pipo.backends.local import trainer as local
@@ -29,7 +30,7 @@ from pipo.wandb_mirror import WandbMirror
 class Measured(UpdateCosine):
     """``UpdateCosine`` that also keeps each step's ‖Δθ‖ and ‖g‖ (single process)."""
 
-    steps: list[tuple[float, float, float | None]] = []
+    steps: ClassVar[list[tuple[float, float, float | None]]] = []
 
     def _post(self, *args) -> None:
         pairs = list(zip(self._params(), self._before, strict=True))
@@ -45,8 +46,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the cell")
     args = parser.parse_args()
-    overrides = ["algorithm=grpo", "pipo=on", "pipo.optimizer=shared", *args.overrides,
-                 f"scale.steps={args.steps}", "wandb.mode=disabled"]
+    overrides = [
+        "algorithm=grpo",
+        "pipo=on",
+        "pipo.optimizer=shared",
+        *args.overrides,
+        f"scale.steps={args.steps}",
+        "wandb.mode=disabled",
+    ]
     cfg = compose_cell(overrides)
     task = load_standin(cfg.task)
     path = resolve_model(cfg.model, task, cfg.cache_dir)
@@ -74,7 +81,9 @@ def main() -> None:
     print(f"{len(verify)} verification steps, {args.steps} iterations, P = {n_params}, lr = {lr:g}")
     print(f"verification ‖Δθ‖ median {median(s[0] for s in verify):.3g}, ‖g‖ median {median(s[1] for s in verify):.3g}")
     print(f"cos(Δθ, −g) median {median(s[2] for s in verify):+.3f}")
-    print(f"‖Δθ‖/‖g‖ median {median(s[0] / s[1] for s in verify):.3g}  (η_PI for sgd; scale.pi_sgd_lr = {cfg.scale.pi_sgd_lr:g})")
+    print(
+        f"‖Δθ‖/‖g‖ median {median(s[0] / s[1] for s in verify):.3g}  (η_PI for sgd; scale.pi_sgd_lr = {cfg.scale.pi_sgd_lr:g})"
+    )
     print(f"exploration update ‖Δθ‖ median {median(exploration):.3g}; lr·√P = {lr * math.sqrt(n_params):.3g}")
 
 

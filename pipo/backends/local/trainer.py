@@ -43,6 +43,7 @@ from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
 from pipo.backends.local.flat_params import FlatParameters, flat_optimizer_state
 from pipo.backends.local.rollout import Rollout, concat_rollouts, generate, log_probs
+from pipo.config import budget
 from pipo.records import RunRecord
 from pipo.signals import DeferredSignals
 from pipo.tasks import TaskData, get_verifier
@@ -373,13 +374,15 @@ class LocalTrainer:
         return loss_fn
 
     def _distillation_loss(self, old_lp, signal: dict, mask) -> LossFn:
-        """SDPO: sampled-token reverse KL to the self-teacher; samples without a demonstration add zero."""
+        """SDPO: sampled-token reverse KL to the self-teacher, over the tokens of the responses that have a
+        demonstration and normalised by them (lasgroup/SDPO's loss mask); the others add nothing."""
         a = self.cfg.algorithm
+        distill = signal["distill_mask"]
 
         def loss_fn(lp: torch.Tensor, rows: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
             loss_mat = sdpo_token_loss(lp, old_lp[rows], signal["teacher_log_probs"][rows], a.is_clip)
-            totals = _batch_totals(mask[sl])
-            loss = agg_loss(loss_mat * signal["distill_mask"][rows], mask[rows], a.loss_agg_mode, **totals)
+            totals = {k: v.clamp(min=1) for k, v in _batch_totals(distill[sl]).items()}  # 0 demonstrated: loss 0
+            loss = agg_loss(loss_mat, distill[rows], a.loss_agg_mode, **totals)
             return loss, {"pg_loss": loss.item()}
 
         return loss_fn
@@ -559,8 +562,15 @@ class LocalTrainer:
         self.wandb.log(flat, step=self.step)
         return result
 
+    def finished(self) -> bool:
+        """The budget is spent (``pipo.config.budget``): ``scale.steps`` iterations, or, when prompts bound
+        the run, ``algorithm.epochs`` passes of sampled prompts over the training split."""
+        if self.step >= self.cfg.scale.steps:
+            return True
+        return budget(self.cfg).bound == "prompts" and self.cursor >= self.cfg.algorithm.epochs * len(self.task.train)
+
     def fit(self) -> dict:
-        """Train to ``scale.steps``, resuming from the last checkpoint; returns the final evaluation."""
+        """Train until the budget is spent, resuming from the last checkpoint; returns the final evaluation."""
         s = self.cfg.scale
         resumed = (self.record.status() or {}).get("resumed_from", [])
         if self.load_checkpoint():
@@ -574,14 +584,15 @@ class LocalTrainer:
         name = self.cfg.algorithm.name + ("+pipo" if self.pipo else "")
         bar = tqdm(total=s.steps, initial=self.step, desc=name, unit="step", dynamic_ncols=True)
         with DeferredSignals() as stop:
-            while self.step < s.steps:
+            while not self.finished():
                 self.step += 1
                 metrics = self.train_step(self.step)
                 self.record.append_metrics({"step": self.step, **metrics})
                 self.wandb.log(metrics, step=self.step)
-                if self.step % s.eval.every == 0 or self.step == s.steps:
+                last = self.finished()
+                if self.step % s.eval.every == 0 or last:
                     last_eval = self.run_eval()
-                if self.step % s.save_every == 0 or self.step == s.steps or stop.pending:
+                if self.step % s.save_every == 0 or last or stop.pending:
                     self.save_checkpoint()
                     self.record.set_status("running", step=self.step, total_steps=s.steps)
                 bar.update(1)

@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipo.algorithm.algorithms import needs_critic, needs_self_teacher
 from pipo.cell import label, run_dir
-from pipo.config import ConfigError
+from pipo.config import ConfigError, budget
 
 REWARD_FN = Path(__file__).with_name("reward.py")
 
@@ -121,10 +121,13 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "reward.custom_reward_function.name": "compute_score",
         "trainer.nnodes": 1,
         "trainer.n_gpus_per_node": s.resources.gpus,
+        # the budget (pipo.config.budget): verl stops at total_training_steps or after total_epochs passes of
+        # whole batches of prompts, whichever comes first. Prompts bound DAPO's run at paper scale (its
+        # epochs, as the paper's verl counts them); otherwise the steps do, with enough passes for them
         "trainer.total_training_steps": s.steps,
-        # the budget is total_training_steps; verl also stops after total_epochs passes of whole batches
-        # (DAPO's filter draws up to max_gen_rounds batches of prompts per step): enough passes for it
-        "trainer.total_epochs": math.ceil(s.steps * a.max_gen_rounds / max(1, t.train_size // (a.batch_size // div))),
+        "trainer.total_epochs": a.epochs
+        if budget(cfg).bound == "prompts"
+        else math.ceil(s.steps * a.max_gen_rounds / max(1, t.train_size // (a.batch_size // div))),
         "trainer.save_freq": s.save_every,
         "trainer.test_freq": s.eval.every,
         "trainer.critic_warmup": a.critic_warmup_steps,
@@ -197,7 +200,8 @@ def verl_config(cfg: DictConfig) -> DictConfig:
     with open_dict(out):
         out.reward["reward_kwargs"] = reward_kwargs  # verl's dapo reward manager reads it here
         out.reward.custom_reward_function["reward_kwargs"] = {
-            k: reward_kwargs[k] for k in ("verifier", "eval_verifier")  # compute_score's keyword arguments
+            k: reward_kwargs[k]
+            for k in ("verifier", "eval_verifier")  # compute_score's keyword arguments
         }
         if cfg.pipo.enabled:  # what pipo.backends.verl.trainer.PIPOTrainer reads
             pipo = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}

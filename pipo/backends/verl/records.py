@@ -48,15 +48,23 @@ def import_logs(record: RunRecord, sizes: dict[str, int]) -> list[dict]:
         # verl times as timing_s/<what>; the analysis (Figure 5) reads the local trainer's timing/<what>
         scalars |= {"timing/" + k.removeprefix("timing_s/"): v for k, v in scalars.items() if k.startswith("timing_s/")}
         if scalars:
-            metrics.append({"step": step, **{k: (None if isinstance(v, float) and math.isnan(v) else v)
-                                             for k, v in scalars.items()}})
+            metrics.append(
+                {
+                    "step": step,
+                    **{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in scalars.items()},
+                }
+            )
         benchmarks = {}
         for key, value in data.items():
             match = VAL_KEY.match(key)
             if match and match["source"] in sizes:
                 n = sizes[match["source"]]
-                benchmarks[match["source"]] = {"correct": float(value) * n, "n": n, "pass@1": float(value),
-                                               "stands_for": match["source"]}
+                benchmarks[match["source"]] = {
+                    "correct": float(value) * n,
+                    "n": n,
+                    "pass@1": float(value),
+                    "stands_for": match["source"],
+                }
         if benchmarks:
             avg = sum(b["pass@1"] for b in benchmarks.values()) / len(benchmarks)
             evals.append({"step": step, "benchmarks": benchmarks, "avg": {"pass@1": avg}})

@@ -143,7 +143,7 @@ class SelfDistillation:
 
     def _compute_ref_log_prob(self, batch, metrics: dict):
         """The teacher's log-probs of each sampled token, on the re-prompted inputs."""
-        select = ["raw_prompt", "prompts", "responses", "response_mask", "uid", "extra_fields"]
+        select = ["raw_prompt", "prompts", "responses", "response_mask", "loss_mask", "uid", "extra_fields"]
         fields = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=select)
         chat_kwargs = self.config.data.get("apply_chat_template_kwargs")  # verl's own (e.g. enable_thinking)
         chat_kwargs = OmegaConf.to_container(chat_kwargs) if chat_kwargs else {}
@@ -166,10 +166,14 @@ class SelfDistillation:
             tq.kv_clear(keys=keys, partition_id=TEACHER_PARTITION)
         mask = fields["response_mask"]
         padded_mask = mask.to_padded_tensor(0).float() * has_demo[:, None]
+        # the loss runs over the demonstrated responses' tokens, and verl normalises by the loss mask
+        demonstrated = fields["loss_mask"].to_padded_tensor(0) * has_demo[:, None].to(fields["loss_mask"].dtype)
         result = TensorDict(
             {
                 "teacher_log_probs": response_from_nested(out["log_probs"], out["response_mask"]),
                 "sdpo_mask": response_to_nested(padded_mask, mask),
+                "loss_mask": response_to_nested(demonstrated, mask),
+                "agent_loss_mask": fields["loss_mask"],  # the agent loop's, for PIPO's replay of B_t
             },
             batch_size=[len(batch)],
         )

@@ -45,8 +45,20 @@ log = logging.getLogger(__name__)
 PARTITION = "pipo_previous"  # the TransferQueue partition the previous batch is replayed from
 STATE_FILE = "pipo.pt"
 # fields of B_t that the verification update must not see: B_{t-1}'s reward/KL/critic bookkeeping
-NOT_REPLAYED = ("ref_log_prob", "values", "returns", "rm_scores", "token_level_rewards", "token_level_scores",
-                "rollout_log_probs", "rollout_is_weights", "entropy", "extra_fields", "teacher_log_probs", "sdpo_mask")
+NOT_REPLAYED = (
+    "ref_log_prob",
+    "values",
+    "returns",
+    "rm_scores",
+    "token_level_rewards",
+    "token_level_scores",
+    "rollout_log_probs",
+    "rollout_is_weights",
+    "entropy",
+    "extra_fields",
+    "teacher_log_probs",
+    "sdpo_mask",
+)
 
 
 def performance(scores: list[float], filtered: dict[float, int] | None, group_size: int) -> float:
@@ -168,6 +180,8 @@ class PIPOTrainer(PPOTrainerSync):
         def explore() -> Explored:  # 8: verl's own actor update (its metrics go to ``metrics``)
             updated.append(super(PIPOTrainer, self)._update_actor(batch, metrics))
             kept = fields.exclude(*[k for k in NOT_REPLAYED if k in fields.keys()])  # B_t's training fields
+            if "agent_loss_mask" in kept.keys():  # SDPO trained on its demonstrated tokens; the replay on all
+                kept["loss_mask"] = kept.pop("agent_loss_mask")
             return Explored({}, (kept, [dict(tag) for tag in batch.tags]), attribution_inputs(fields))
 
         out = self.pipo_controller.iteration(J, self.replay, explore)
@@ -236,7 +250,9 @@ class PIPOTrainer(PPOTrainerSync):
         folder = resumed_folder(self.config.trainer, self.global_steps)
         if folder is None:
             return
-        if self.pipo.optimizer == "separate" and not all(self.actor_rollout_wg.load_pi_optimizer(str(folder), "separate")):
+        if self.pipo.optimizer == "separate" and not all(
+            self.actor_rollout_wg.load_pi_optimizer(str(folder), "separate")
+        ):
             log.warning("%s has no state of the separate verification optimizer: it starts afresh", folder)
         path = folder / STATE_FILE
         if not path.exists():

@@ -57,21 +57,22 @@ def pi_learning_rate(optimizer: torch.optim.Optimizer, scheduler: Any | None, lr
 
 
 def sdpo_loss(config: Any, model_output: dict, data: TensorDict, dp_group=None, is_clip: float = 2.0):
-    """SDPO's per-token sampled-token reverse KL to the teacher (``sdpo_token_loss``), zero for the
-    responses without a demonstration, aggregated over the global mini-batch as verl's ``ppo_loss`` does."""
+    """SDPO's per-token sampled-token reverse KL to the teacher (``sdpo_token_loss``) over the tokens of
+    the responses with a demonstration, aggregated over the global mini-batch as verl's ``ppo_loss`` does.
+    SDPO's step sets the batch's ``loss_mask`` to those tokens (``pipo.backends.verl.sdpo``), so verl's
+    ``batch_num_tokens`` counts them: the loss is normalised by the demonstrated tokens (lasgroup/SDPO)."""
     log_prob = no_padding_2_padding(model_output["log_probs"], data)
     info = config.global_batch_info
     info.update(
         dp_size=data["dp_size"],
-        batch_num_tokens=data["batch_num_tokens"],
-        global_batch_size=data["global_batch_size"],
+        batch_num_tokens=max(data["batch_num_tokens"], 1),  # a mini-batch without a demonstration: loss 0
+        global_batch_size=max(data["global_batch_size"], 1),
         loss_scale_factor=config.loss_scale_factor,
     )
-    d = data.select("response_mask", "old_log_probs", "teacher_log_probs", "sdpo_mask").to_padded_tensor()
-    loss_mat = sdpo_token_loss(log_prob, d["old_log_probs"], d["teacher_log_probs"], is_clip) * d["sdpo_mask"]
-    loss = agg_loss(
-        loss_mat=loss_mat, loss_mask=d["response_mask"].to(bool), loss_agg_mode=config.loss_agg_mode, **info
-    )
+    d = data.select("loss_mask", "old_log_probs", "teacher_log_probs", "sdpo_mask").to_padded_tensor()
+    loss_mat = sdpo_token_loss(log_prob, d["old_log_probs"], d["teacher_log_probs"], is_clip)
+    mask = (d["loss_mask"] * d["sdpo_mask"]).to(bool)
+    loss = agg_loss(loss_mat=loss_mat, loss_mask=mask, loss_agg_mode=config.loss_agg_mode, **info)
     global_norm = info["dp_size"] > 1 or any(
         info[k] is not None for k in ("batch_num_tokens", "global_batch_size", "loss_scale_factor")
     )
@@ -108,7 +109,10 @@ class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
         the optimizer it carries; its metrics gain ``pipo/update_cos`` (one value per optimizer step)."""
         lr = float(tu.pop(data, key=PI_LR_KEY))
         engine = self.actor.engine
-        actor_optimizer, optimizer = engine.optimizer, self.pi_optimizer(tu.pop(data, key=PI_OPTIMIZER_KEY))
+        actor_optimizer, optimizer = (
+            engine.optimizer,
+            self.pi_optimizer(tu.pop(data, key=PI_OPTIMIZER_KEY, default="shared")),
+        )
         stock_loss = self.loss_fn
         self.actor.set_loss_fn(partial(ppo_loss, config=verification_loss_config(stock_loss.keywords["config"])))
         engine.optimizer = optimizer  # verl's optimizer_step steps engine.optimizer
@@ -122,7 +126,9 @@ class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
             return None
         output = output.cpu()
         if cosine.values:
-            tu.assign_non_tensor_data(output, "metrics", {**tu.get(output, "metrics", {}), "pipo/update_cos": cosine.values})
+            tu.assign_non_tensor_data(
+                output, "metrics", {**tu.get(output, "metrics", {}), "pipo/update_cos": cosine.values}
+            )
         return output
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
