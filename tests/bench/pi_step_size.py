@@ -81,9 +81,8 @@ def main() -> None:
     print(f"{len(verify)} verification steps, {args.steps} iterations, P = {n_params}, lr = {lr:g}")
     print(f"verification ‖Δθ‖ median {median(s[0] for s in verify):.3g}, ‖g‖ median {median(s[1] for s in verify):.3g}")
     print(f"cos(Δθ, −g) median {median(s[2] for s in verify):+.3f}")
-    print(
-        f"‖Δθ‖/‖g‖ median {median(s[0] / s[1] for s in verify):.3g}  (η_PI for sgd; scale.pi_sgd_lr = {cfg.scale.pi_sgd_lr:g})"
-    )
+    ratio = median(s[0] / s[1] for s in verify)
+    print(f"‖Δθ‖/‖g‖ median {ratio:.3g}  (η_PI for sgd; scale.pi_sgd_lr = {cfg.scale.pi_sgd_lr:g})")
     print(f"exploration update ‖Δθ‖ median {median(exploration):.3g}; lr·√P = {lr * math.sqrt(n_params):.3g}")
 
 
