@@ -1,6 +1,6 @@
 """Build the paper's tables and figures from run records (or W&B) into results/<scale>/.
 
-    python -m analysis table1                 # or table2 … table7, fig2, fig4, fig5, all
+    python -m analysis table1                 # or table2 … table7, fig2, fig4, fig5, controls, all
     python -m analysis all --scale paper --root runs --out results
     python -m analysis table1 --source wandb --entity ENTITY --project pipo
     python -m analysis summary                # one line per run: state and average Pass@1

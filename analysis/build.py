@@ -13,7 +13,7 @@ from analysis.runs import Runs, load_runs
 from analysis.tables import Table, TableSpec, build_table
 from pipo.sweeps import SweepResult, load_sweep
 
-ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5")
+ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5", "controls")
 
 
 @dataclass

@@ -61,7 +61,9 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(hf_dir):
             ]
             assert ("pipo" in v) == cfg.pipo.enabled
             if cfg.pipo.enabled:
-                assert (v.pipo.lam, v.pipo.window, v.pipo.lr) == (cfg.pipo.lam, cfg.pipo.window, 1e-6)
+                eta = 0.6 if cfg.pipo.optimizer == "sgd" else 1e-6  # sgd's own η_PI (scale.pi_sgd_lr)
+                assert (v.pipo.lam, v.pipo.window, v.pipo.lr) == (cfg.pipo.lam, cfg.pipo.window, eta)
+                assert (v.pipo.optimizer, v.pipo.control) == (cfg.pipo.optimizer, cfg.pipo.control)
             assert v.trainer.default_local_dir.endswith(f"paper/{cell.signature}/ckpt")
             checked += 1
     assert checked >= 80 and sdpo == 2  # Table 3's SDPO and SDPO+PIPO
@@ -82,6 +84,8 @@ def test_pipo_off_is_verl_stock_config_and_on_adds_only_the_pipo_section():
         "delta_clip": None,
         "lr": 1e-6,
         "group_norm": "size",
+        "optimizer": "shared",
+        "control": "none",
         "algorithm": "dapo",
     }  # the base algorithm, by name
     for plain in (on_plain, off_plain):  # the cell's name and run directory differ, nothing else
