@@ -11,6 +11,7 @@ from pipo.sweeps import (
     grid_cells,
     load_sweep,
     main,
+    format_plan,
     multirun_argvs,
     plan,
     refuse_if_invalid,
@@ -27,6 +28,7 @@ PAPER_COUNTS = {
     "fig2": 8,
     "fig4": 18,
     "fig5": 16,
+    "controls": 27,  # GRPO off, and on / zero / shuffle / flip × shared / sgd, × seeds 6, 21, 42
 }
 
 
@@ -152,3 +154,23 @@ def test_main_returns_what_the_entry_point_builds_from(capsys):
     assert "7 cells:" in capsys.readouterr().out
     assert main("table4", ["--plan", "pipo.window=1"]).code == 1
     assert main("table4", ["--help"]).code == 0
+
+
+def test_the_controls_grid_and_every_cells_budget_in_the_plan():
+    cells = plan(load_sweep("controls"), [])
+    settings = {
+        (c.cfg.pipo.enabled, c.cfg.pipo.optimizer, c.cfg.pipo.control, c.cfg.seed, c.cfg.algorithm.name) for c in cells
+    }
+    on = {
+        (True, o, k, s, "grpo")
+        for o in ("shared", "sgd")
+        for k in ("none", "zero", "shuffle", "flip")
+        for s in (6, 21, 42)
+    }
+    assert len(settings) == 27 and settings == on | {(False, "shared", "none", s, "grpo") for s in (6, 21, 42)}
+    assert {c.cfg.pipo.lr for c in cells if c.cfg.pipo.enabled} == {1e-4, 0.3}  # shared: lr; sgd: its own η_PI
+    text = format_plan(load_sweep("table1"), plan(load_sweep("table1"), ["scale=paper"]))
+    lines = {line.split(" · ")[0].strip(): line for line in text.splitlines() if "qwen3_4b_base" in line}
+    assert "176 steps, 22,528 prompts, 180,224 responses" in lines["grpo"]
+    assert "176 steps, 180,224 prompts, 180,224 responses" in lines["ppo"]  # the paper's matched budget
+    assert "≤528 steps, 67,500 prompts, 540,000 responses" in lines["dapo+pipo(λ=0.1,K=8)"]
