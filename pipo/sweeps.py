@@ -136,6 +136,7 @@ class PlannedCell:
     problems: list[str]
     gpu_hours: float
     budget: str = ""  # steps and prompts (pipo.config.budget)
+    disk_gb: float | None = None  # backend=verl: the disk its checkpoints take at most
 
 
 def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[PlannedCell]:
@@ -167,8 +168,15 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
         hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
-        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe()))
+        disk = _verl_disk_gb(cfg) if cfg.backend.name == "verl" else None
+        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk))
     return out
+
+
+def _verl_disk_gb(cfg: DictConfig) -> float | None:
+    from pipo.backends.verl.config import checkpoint_disk_gb
+
+    return checkpoint_disk_gb(cfg)
 
 
 def _verl_problems(cfg: DictConfig) -> list[str]:
@@ -176,10 +184,17 @@ def _verl_problems(cfg: DictConfig) -> list[str]:
     from pipo.backends.verl.config import verl_config
 
     try:
-        verl_config(cfg)
+        verl_config(cfg, planning=True)  # the paper's models' shipped configs: no network
     except ConfigError as err:
         return [str(err).splitlines()[0]]
     return []
+
+
+def _disk_total(cells: list[PlannedCell]) -> str:
+    disks = [c.disk_gb for c in cells if c.disk_gb is not None and c.status != "done"]
+    if not disks:
+        return ""
+    return f"; checkpoints up to {sum(disks):,.0f} GB of disk (backend.setup.max_ckpt_to_keep per cell)"
 
 
 def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
@@ -187,7 +202,8 @@ def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
     width = max((len(c.label) for c in cells), default=10)
     budget_width = max((len(c.budget) for c in cells), default=0)
     for c in cells:
-        columns = f"{c.signature:<12}  {c.status:<8}  {c.budget:<{budget_width}}  {c.gpu_hours:8.1f} GPU-h"
+        disk = f"  {c.disk_gb:6.0f} GB disk" if c.disk_gb is not None else ""
+        columns = f"{c.signature:<12}  {c.status:<8}  {c.budget:<{budget_width}}  {c.gpu_hours:8.1f} GPU-h{disk}"
         lines.append(f"  {c.label:<{width}}  {columns}")
         lines.extend(f"      ✗ {p}" for p in c.problems)
     counts = {s: sum(c.status == s for c in cells) for s in ("new", "running", "done", "failed", "invalid")}
@@ -196,7 +212,8 @@ def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
         "",
         f"{len(cells)} cells: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        + f"; estimated {todo:.1f} GPU-hours to go (scale.resources.est_step_seconds × steps × GPUs)",
+        + f"; estimated {todo:.1f} GPU-hours to go (scale.resources.est_step_seconds × steps × GPUs)"
+        + _disk_total(cells),
     ]
     return "\n".join(lines)
 

@@ -137,3 +137,69 @@ def test_the_gpu_smoke_scripts_cell_is_a_valid_verl_config(algorithm, hf_dir):
     assert problems(cfg) == [] and cfg.algorithm.name == algorithm and cfg.pipo.enabled
     v = verl_config(cfg)
     assert v.data.train_batch_size == 8 and v.data.max_response_length == 512 and ("sdpo" in v) == (algorithm == "sdpo")
+
+
+def test_planning_validates_every_paper_cell_offline_with_the_shipped_model_configs(monkeypatch):
+    # no hub: planning reads model_configs/ (a hub request would fail at once here, not retry for minutes)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in GRIDS:
+        cells = plan(load_sweep(name), ["scale=paper", "backend=verl"])
+        assert [c.problems for c in cells if c.problems] == [], name
+    cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=ppo"])
+    run = verl_config(cfg, planning=True)  # the config returned is the run's: the real model, its tokenizer
+    assert run.critic.model.path == "Qwen/Qwen3-4B-Base" and run.critic.model.hf_config_path is None
+    with pytest.raises(ConfigError, match="critic.model"):  # without the shipped configs verl needs the hub
+        verl_config(cfg)
+
+
+def test_shipped_model_configs_are_the_paper_models_sizes():
+    import json
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from pipo.backends.verl.config import MODEL_CONFIGS
+
+    # parameter counts of the model cards: Qwen3-4B 4.0B, Qwen3-8B 8.2B
+    expected = {"Qwen3-4B-Base": 4.02e9, "Qwen3-8B-Base": 8.19e9, "Qwen3-8B": 8.19e9}
+    for name, count in expected.items():
+        config = AutoConfig.from_pretrained(MODEL_CONFIGS / name)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        assert sum(p.numel() for p in model.parameters()) == pytest.approx(count, rel=0.01), name
+        assert json.loads((MODEL_CONFIGS / name / "config.json").read_text())["vocab_size"] == 151936
+
+
+def test_checkpoints_kept_and_their_disk_in_the_plan():
+    from pipo.backends.verl.config import MODEL_CONFIGS, checkpoint_disk_gb, parameter_count
+    from pipo.sweeps import format_plan
+
+    grpo = compose_cell(["scale=paper", "backend=verl", "algorithm=grpo"])
+    v = verl_config(grpo, planning=True)
+    assert v.trainer.max_actor_ckpt_to_keep == v.trainer.max_critic_ckpt_to_keep == 2  # backend.setup default
+    p = parameter_count(MODEL_CONFIGS / "Qwen3-4B-Base" / "config.json")
+    assert checkpoint_disk_gb(grpo) == pytest.approx(2 * 12 * p / 1e9)  # 2 × (fp32 weights + AdamW's moments)
+    ppo = compose_cell(["scale=paper", "backend=verl", "algorithm=ppo", "backend.setup.max_ckpt_to_keep=3"])
+    assert checkpoint_disk_gb(ppo) == pytest.approx(3 * 2 * 12 * p / 1e9)  # + the critic, 3 kept
+    text = format_plan(load_sweep("table1"), plan(load_sweep("table1"), ["scale=paper", "backend=verl"]))
+    assert f"{2 * 2 * 12 * p / 1e9:6.0f} GB disk" in next(line for line in text.splitlines() if "  ppo · " in line)
+
+
+def test_attention_is_sdpa_unless_flash_attn_imports(monkeypatch):
+    from pipo.backends.verl import config
+
+    cell = ["scale=paper", "backend=verl", "algorithm=ppo"]
+    monkeypatch.setattr(config, "flash_attn_available", lambda: False)
+    v = verl_config(compose_cell(cell), planning=True)
+    assert v.actor_rollout_ref.model.override_config.attn_implementation == "sdpa"
+    assert v.critic.model.override_config.attn_implementation == "sdpa"
+    with pytest.raises(ConfigError, match="flash-attn is not installed"):
+        verl_config(compose_cell([*cell, "backend.setup.attn_implementation=flash_attention_2"]), planning=True)
+    monkeypatch.setattr(config, "flash_attn_available", lambda: True)
+    v = verl_config(compose_cell(cell), planning=True)
+    assert v.actor_rollout_ref.model.override_config.attn_implementation == "flash_attention_2"
+    # what .[verl] installs decides the default: flash-attn is not among its requirements
+    import importlib.metadata
+
+    requirements = importlib.metadata.requires("pipo-repro") or []
+    assert not any(r.startswith("flash") for r in requirements)

@@ -344,16 +344,24 @@ def test_pipo_state_survives_a_checkpoint(trainer, tmp_path, monkeypatch):
 
 
 def test_the_plugin_registers_the_trainer_in_a_fresh_ray_process():
+    # a task and an actor defined in __main__: Ray pickles them by value, as verl's TaskRunner is
     code = (
         "import ray; ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)\n"
         "@ray.remote\n"
         "def probe():\n"
         "    from verl.trainer.ppo.v1 import get_trainer_cls\n"
         "    return [get_trainer_cls(m).__name__ for m in ('pipo', 'sdpo', 'pipo_sdpo')]\n"
+        "@ray.remote(num_cpus=0)\n"
+        "class Runner:\n"
+        "    def trainer(self, mode):\n"
+        "        from verl.trainer.ppo.v1 import get_trainer_cls\n"
+        "        return get_trainer_cls(mode).__name__\n"
         "print('trainers:', ray.get(probe.remote()))\n"
+        "print('actor:', ray.get(Runner.remote().trainer.remote('pipo')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert "trainers: ['PIPOTrainer', 'SDPOTrainer', 'PIPOSDPOTrainer']" in out.stdout, out.stderr[-2000:]
+    assert "actor: PIPOTrainer" in out.stdout, out.stderr[-2000:]
     # without Ray (the local backend) the plugin loads but leaves verl's trainer stack unimported
     code = "import sys, verl; print(sorted(m for m in sys.modules if m.startswith(('pipo', 'verl.trainer.ppo.v1'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
@@ -448,3 +456,13 @@ def test_both_backends_drive_the_same_controller_to_the_same_decisions(trainer, 
         mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(max(LENGTHS))] for n in LENGTHS])
         expected = verl_metrics[step - 1]["pipo/phi"] * adv[:, None] / G * mask
         torch.testing.assert_close(call["advantages"], expected)
+
+
+def test_a_plugin_that_cannot_register_says_so_at_warning_level(monkeypatch, caplog):
+    from pipo.backends.verl import plugin
+
+    monkeypatch.setitem(sys.modules, "pipo.backends.verl.trainer", None)  # its import now fails
+    with caplog.at_level("WARNING"), pytest.raises(ImportError):
+        plugin.register_or_warn()
+    [record] = [r for r in caplog.records if r.name == plugin.__name__]
+    assert record.levelname == "WARNING" and "could not register" in record.getMessage() and record.exc_info

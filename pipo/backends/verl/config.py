@@ -58,6 +58,31 @@ def stock_config() -> DictConfig:
     return copy.deepcopy(_stock())
 
 
+ATTENTION = ("sdpa", "eager", "flash_attention_2")
+
+
+def flash_attn_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("flash_attn") is not None
+
+
+def attention(choice: str) -> str:
+    """The attention implementation transformers is asked for (``backend.setup.attn_implementation``):
+    ``auto`` is flash-attn's where it is installed, PyTorch's SDPA otherwise (``.[verl]`` installs no
+    flash-attn; verl's own default, flash_attention_2, would fail to load the model)."""
+    if choice == "auto":
+        return "flash_attention_2" if flash_attn_available() else "sdpa"
+    if choice not in ATTENTION:
+        raise ConfigError(f"backend.setup.attn_implementation={choice!r}: expected auto or one of {ATTENTION}")
+    if choice == "flash_attention_2" and not flash_attn_available():
+        raise ConfigError(
+            "backend.setup.attn_implementation=flash_attention_2, but flash-attn is not installed here "
+            "(pip install flash-attn --no-build-isolation), or choose sdpa"
+        )
+    return choice
+
+
 def cell_values(cfg: DictConfig) -> dict[str, Any]:
     """The verl keys a cell sets (dotted key → value), from Table 5 of the paper and ``conf/``."""
     a, s, t, m, b = cfg.algorithm, cfg.scale, cfg.task, cfg.model, cfg.backend.setup
@@ -77,6 +102,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "actor_rollout_ref.model.path": m.hf_id,
         "actor_rollout_ref.model.enable_gradient_checkpointing": b.gradient_checkpointing,
         "actor_rollout_ref.model.use_remove_padding": True,
+        "actor_rollout_ref.model.override_config": {"attn_implementation": attention(b.attn_implementation)},
         f"{actor}.optim.lr": s.lr,
         f"{actor}.optim.weight_decay": s.weight_decay,
         f"{actor}.optim.betas": list(s.betas),
@@ -129,6 +155,8 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         if budget(cfg).bound == "prompts"
         else math.ceil(s.steps * a.max_gen_rounds / max(1, t.train_size // (a.batch_size // div))),
         "trainer.save_freq": s.save_every,
+        "trainer.max_actor_ckpt_to_keep": b.max_ckpt_to_keep,
+        "trainer.max_critic_ckpt_to_keep": b.max_ckpt_to_keep,
         "trainer.test_freq": s.eval.every,
         "trainer.critic_warmup": a.critic_warmup_steps,
         "trainer.default_local_dir": str(ckpt),
@@ -144,6 +172,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         v |= {
             "critic.enable": True,
             "critic.model.path": m.hf_id,
+            "critic.model.override_config": {"attn_implementation": attention(b.attn_implementation)},
             "critic.optim.lr": s.critic_lr,
             "critic.optim.weight_decay": s.weight_decay,
             "critic.ppo_mini_batch_size": a.mini_batch_size // div,
@@ -183,11 +212,13 @@ def _reward_kwargs(cfg: DictConfig) -> dict[str, Any]:
     return out
 
 
-def verl_config(cfg: DictConfig) -> DictConfig:
+def verl_config(cfg: DictConfig, planning: bool = False) -> DictConfig:
     """The complete verl config of the cell ``cfg`` (backend=verl), validated by verl.
 
     With PIPO on it carries a ``pipo`` section that the PIPO trainer reads, for SDPO an ``sdpo`` section
     (``pipo.backends.verl.sdpo``); otherwise it is exactly the config verl's stock trainer runs.
+    ``planning``: verl's validation reads the shipped configs of the paper's models
+    (``model_configs/``), so a plan needs no network; the returned config is the run's all the same.
     """
     if cfg.backend.name != "verl":
         raise ConfigError(f"backend={cfg.backend.name}: a verl config is made for backend=verl only")
@@ -214,8 +245,62 @@ def verl_config(cfg: DictConfig) -> DictConfig:
             out = OmegaConf.merge(out, OmegaConf.to_container(cfg.verl, resolve=True))
         except Exception as err:  # omegaconf names the key verl does not have
             raise ConfigError(f"verl.* override rejected by verl's config: {err}") from err
-    validate_verl(out)
+    validate_verl(offline_models(out) if planning else out)
     return out
+
+
+MODEL_CONFIGS = Path(__file__).with_name("model_configs")
+
+
+def planning_model_dir(model: str) -> Path | None:
+    """The shipped config directory of a hub model id (``Qwen/Qwen3-4B-Base``), None for a local
+    directory or a model without one."""
+    if Path(model).expanduser().is_dir():
+        return None
+    shipped = MODEL_CONFIGS / model.rstrip("/").split("/")[-1]
+    return shipped if (shipped / "config.json").exists() else None
+
+
+def offline_models(config: DictConfig) -> DictConfig:
+    """A copy of ``config`` whose model configs verl's validation reads from ``model_configs/`` (no
+    tokenizer: validation needs none) wherever the model is a hub id that one is shipped for."""
+    out = copy.deepcopy(config)
+    for node in (out.actor_rollout_ref.model, out.critic.model):
+        shipped = planning_model_dir(str(node.path))
+        if shipped is not None:
+            with open_dict(node):
+                node.hf_config_path = str(shipped)
+                node.load_tokenizer = False
+    return out
+
+
+CHECKPOINT_BYTES_PER_PARAMETER = 12  # verl's FSDP checkpoint: fp32 weights (4) and AdamW's two moments (8)
+
+
+def parameter_count(config_json: Path) -> int:
+    """A Qwen3 model's parameter count from its ``config.json`` (embeddings, layers, head)."""
+    import json
+
+    c = json.loads(config_json.read_text())
+    h, inter, v, hd = c["hidden_size"], c["intermediate_size"], c["vocab_size"], c["head_dim"]
+    heads, kv = c["num_attention_heads"], c["num_key_value_heads"]
+    attention = h * heads * hd * 2 + h * kv * hd * 2 + 2 * hd  # q, o; k, v; q/k norms
+    layer = attention + 3 * h * inter + 2 * h  # + the gated MLP and the two norms
+    return v * h * (1 if c.get("tie_word_embeddings") else 2) + c["num_hidden_layers"] * layer + h
+
+
+def checkpoint_disk_gb(cfg: DictConfig) -> float | None:
+    """The disk the cell's verl checkpoints take at most: ``backend.setup.max_ckpt_to_keep`` of them, each
+    the actor (and PPO's critic) with its optimizer, SDPO's teacher beside; None for a model without a
+    shipped config (a local directory's size is not known here)."""
+    model = planning_model_dir(cfg.model.hf_id)
+    if model is None:
+        return None
+    p = parameter_count(model / "config.json")
+    per_checkpoint = p * CHECKPOINT_BYTES_PER_PARAMETER * (2 if needs_critic(cfg.algorithm) else 1)
+    if needs_self_teacher(cfg.algorithm):
+        per_checkpoint += p * 4  # the EMA teacher's fp32 shards
+    return cfg.backend.setup.max_ckpt_to_keep * per_checkpoint / 1e9
 
 
 def validate_verl(config: DictConfig) -> None:

@@ -9,6 +9,7 @@ a plain ``import verl`` (the local backend, the tests) does not pay for importin
 
 from __future__ import annotations
 
+import logging
 import sys
 
 
@@ -28,5 +29,17 @@ def _in_ray_process() -> bool:
     return ray is not None and ray.is_initialized()
 
 
+def register_or_warn() -> None:
+    """``register``, and on failure a WARNING with the traceback before the error propagates: verl
+    logs a plugin's import error at DEBUG only, and the run would then fail with "Unknown trainer"."""
+    try:
+        register()
+    except Exception:
+        logging.getLogger(__name__).warning(
+            "PIPO's verl plugin could not register its trainers (pipo, sdpo, pipo_sdpo)", exc_info=True
+        )
+        raise
+
+
 if _in_ray_process():
-    register()
+    register_or_warn()
