@@ -8,10 +8,10 @@ from pipo.config import CONF_DIR, ConfigError, compose_cells
 from pipo.sweeps import (
     Sweep,
     cell_overrides,
+    format_plan,
     grid_cells,
     load_sweep,
     main,
-    format_plan,
     multirun_argvs,
     plan,
     refuse_if_invalid,
