@@ -148,7 +148,7 @@ def test_planning_validates_every_paper_cell_offline_with_the_shipped_model_conf
     cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=ppo"])
     run = verl_config(cfg, planning=True)  # the config returned is the run's: the real model, its tokenizer
     assert run.critic.model.path == "Qwen/Qwen3-4B-Base" and run.critic.model.hf_config_path is None
-    with pytest.raises(ConfigError, match="critic.model"):  # without the shipped configs verl needs the hub
+    with pytest.raises(ConfigError, match=r"critic\.model"):  # without the shipped configs verl needs the hub
         verl_config(cfg)
 
 
