@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 RECORD_VERSION = 1
-STATES = ("running", "done", "failed")
+STATES = ("running", "done", "incomplete", "failed")  # incomplete: ended short of its budget (verl's data ran out)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser where there is one: ~10× faster
 
 

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from pipo.cell import SIGNATURE_VERSION, label, run_dir, signature
-from pipo.config import ConfigError, backend_problem, to_container, validate
+from pipo.config import ConfigError, backend_problem, budget, to_container, validate
 from pipo.models import resolve_model
 from pipo.records import RunRecord
 from pipo.tasks import load_standin
@@ -60,7 +60,9 @@ def _run_verl(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> 
     from pipo.backends.verl.config import verl_config
     from pipo.backends.verl.main import run_verl
     from pipo.backends.verl.records import import_logs, next_log_path
+    from pipo.hub import require_model
 
+    require_model(cfg.model.hf_id)  # in seconds, not after the hub client's retries
     config = verl_config(cfg)  # validated, and the data checked, before anything is written
     sizes = _benchmark_sizes([config.data.train_files, *config.data.val_files], ["train", *cfg.task.benchmarks])
     _start(cfg, sig, name, path, record)
@@ -86,6 +88,15 @@ def _run_verl(cfg: DictConfig, sig: str, name: str, path, record: RunRecord) -> 
     if not evals:
         raise RuntimeError(f"verl finished but its log ({path}/verl_log.*.jsonl) has no validation of the benchmarks")
     final = evals[-1]
+    trained = max([m["step"] for m in record.metrics()] + [final["step"]])
+    if budget(cfg).bound == "steps" and trained < cfg.scale.steps:  # verl's data ran out first
+        reason = (
+            f"verl stopped at step {trained} of {cfg.scale.steps}: its data loader ran out (verl drops the "
+            "prompts over data.max_prompt_length; too few were left for the step budget)"
+        )
+        record.set_status("incomplete", step=trained, final=final["avg"], error=reason)
+        log.warning("%s: %s (record: %s)", name, reason, path)
+        return final
     record.set_status("done", step=final["step"], final=final["avg"], train_seconds=time.perf_counter() - start)
     log.info("%s: final average Pass@1 %.3f (record: %s)", name, final["avg"]["pass@1"], path)
     return final

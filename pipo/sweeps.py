@@ -132,7 +132,7 @@ class PlannedCell:
     cfg: DictConfig | None
     signature: str
     label: str
-    status: str  # new | running | done | failed | invalid
+    status: str  # new | running | done | incomplete | failed | invalid
     problems: list[str]
     gpu_hours: float
     budget: str = ""  # steps and prompts (pipo.config.budget)
@@ -206,7 +206,8 @@ def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
         columns = f"{c.signature:<12}  {c.status:<8}  {c.budget:<{budget_width}}  {c.gpu_hours:8.1f} GPU-h{disk}"
         lines.append(f"  {c.label:<{width}}  {columns}")
         lines.extend(f"      ✗ {p}" for p in c.problems)
-    counts = {s: sum(c.status == s for c in cells) for s in ("new", "running", "done", "failed", "invalid")}
+    states = ("new", "running", "done", "incomplete", "failed", "invalid")
+    counts = {s: sum(c.status == s for c in cells) for s in states}
     todo = sum(c.gpu_hours for c in cells if c.status != "done")
     lines += [
         "",

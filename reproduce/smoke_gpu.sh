@@ -6,6 +6,8 @@
 #   bash reproduce/smoke_gpu.sh       # MODEL=/path/or/hf-id  DATA=data  OUT=runs-smoke  STEPS=5
 #   ALGORITHM=sdpo bash reproduce/smoke_gpu.sh   # SDPO's teacher, loss and EMA on verl
 #
+# Without internet (HF_HUB_OFFLINE=1, most GPU nodes): MODEL=/local/model/dir and DATA prepared
+# elsewhere (or SOURCE=DIR of downloaded datasets); the pre-checks say what is missing in seconds.
 # It prepares MATH (python -m pipo.tasks.prepare; needs the Hugging Face hub, or DATA prepared before),
 # trains STEPS iterations (8 prompts × 8 rollouts, ≤512-token responses, 64 problems per benchmark),
 # then checks the run record: done, validated at step 0 and at the end, PIPO verified at least once
@@ -19,8 +21,9 @@ OUT=${OUT:-runs-smoke}
 STEPS=${STEPS:-5}
 ALGORITHM=${ALGORITHM:-grpo}
 
-nvidia-smi -L >/dev/null || { echo "no GPU visible (nvidia-smi)"; exit 1; }
-[ -f "$DATA/math/train.parquet" ] || python -m pipo.tasks.prepare task=math out_dir="$DATA"
+python -m pipo.hub "$MODEL"       # a local directory, a cached model, or the hub reachable: else what to download
+[ -f "$DATA/math/train.parquet" ] || python -m pipo.tasks.prepare task=math out_dir="$DATA" source="${SOURCE:-hub}"
+nvidia-smi -L >/dev/null 2>&1 || { echo "pre-checks passed; no GPU visible (nvidia-smi)"; exit 1; }
 
 python reproduce/train.py scale=paper backend=verl algorithm="$ALGORITHM" pipo=on \
   model.hf_id="$MODEL" scale.steps="$STEPS" scale.eval.every="$STEPS" scale.save_every=2 \

@@ -1,6 +1,6 @@
 """Prepare a task's datasets as verl-format parquet files, one per split.
 
-    python -m pipo.tasks.prepare task=math [out_dir=data] [source=hub|DIR] [strict=true]
+    python -m pipo.tasks.prepare task=math [out_dir=data] [source=hub|DIR|authors:DIR] [strict=true]
 
 Writes ``<out_dir>/<task>/train.parquet`` and ``<out_dir>/<task>/<benchmark>.parquet`` with verl's
 columns: ``data_source`` (the dataset for training rows, the benchmark's name for benchmark rows),
@@ -8,7 +8,8 @@ columns: ``data_source`` (the dataset for training rows, the benchmark's name fo
 ``extra_info`` (``split``, ``index``, ``dataset``, …). ``source=hub`` (default) downloads the Hugging Face datasets
 of the paper's experiments (the registered task's ``sources``, ``pipo/tasks/families/<task>.py``); ``source=DIR`` reads
 local copies laid out as ``DIR/<owner>/<name>/<config>/<split>.jsonl`` (how the tests run, and how to use
-mirrored data). A row that does not fit its dataset's schema is
+mirrored data); ``source=authors:DIR`` writes the benchmarks from the authors' evaluation sets
+(``pipo.tasks.authors_eval``; e.g. ``../shared/data/authors_eval``). A row that does not fit its dataset's schema is
 reported (source, index, reason) and skipped, never altered. Counts are printed and checked
 against the expected sizes; a difference is a warning, or an error with ``strict=true``.
 """
@@ -24,6 +25,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipo.hub import hub_unreachable
+from pipo.tasks.authors_eval import AUTHORS_FILES, authors_rows
 from pipo.tasks.registry import TASKS
 from pipo.tasks.sources import BFCL_CATEGORIES, Converted, RowError, Source
 
@@ -150,7 +153,14 @@ def prepare(task: str, out_dir: str | Path = "data", source: str = "hub", strict
     splits: dict[str, list[dict]] = {}
     problems: list[str] = []
     mismatches: list[str] = []
-    for src in TASKS[task].sources:
+    if source.startswith("authors:"):  # the authors' evaluation sets: benchmarks only, their own sizes
+        if task not in AUTHORS_FILES:
+            raise SystemExit(f"the authors' evaluation sets cover {sorted(AUTHORS_FILES)}, not {task!r}")
+        for benchmark in AUTHORS_FILES[task]:
+            splits[benchmark] = authors_rows(task, benchmark, source.removeprefix("authors:"), problems)
+        if not (out / "train.parquet").exists():
+            print(f"note: their training split is not public; prepare {out}/train.parquet with source=hub or DIR")
+    for src in TASKS[task].sources if not splits else ():
         where, rows = load_rows(src, source)
         converted = convert_rows(task, src, where, rows, problems)
         if src.extra.get("holdout"):
@@ -193,10 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     for arg in args:
         key, sep, value = arg.partition("=")
         if not sep or key not in {"task", *opts}:
-            raise SystemExit(f"bad argument {arg!r}: use task=… out_dir=… source=hub|DIR strict=true|false")
+            raise SystemExit(f"bad argument {arg!r}: use task=… out_dir=… source=hub|DIR|authors:DIR strict=true|false")
         opts[key] = value
     if "task" not in opts:
         raise SystemExit(f"task=… is required ({', '.join(_preparable())})")
+    task = TASKS.get(opts["task"])
+    if task is not None and opts["source"] == "hub" and (why := hub_unreachable()) is not None:
+        ids = sorted({src.hf_id for src in task.sources if src.loader != "local"})
+        raise SystemExit(
+            f"source=hub needs the Hugging Face hub, which cannot be reached ({why}). Where there is internet, "
+            f"run this same command and copy {opts['out_dir']}/{opts['task']}/ here; or download {', '.join(ids)} "
+            f"as DIR/<dataset id>/<config or default>/<split>.parquet and pass source=DIR"
+        )
     prepare(opts["task"], opts["out_dir"], opts["source"], opts["strict"].lower() in ("1", "true", "yes"))
     return 0
 

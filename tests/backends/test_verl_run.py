@@ -8,6 +8,9 @@ config's Ray runtime environment would put it.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,7 +27,7 @@ BENCH = {"MATH500": 4, "AIME25": 2, "AMC23": 5, "Minerva": 2, "OlympiadBench": 8
 
 
 @pytest.fixture
-def cell(tmp_path):
+def cell(tmp_path, hf_dir):
     data = tmp_path / "data" / "math"
     data.mkdir(parents=True)
     for name, n in {"train": 3, **BENCH}.items():
@@ -36,6 +39,7 @@ def cell(tmp_path):
         "backend=verl",
         "algorithm=grpo",
         "scale.steps=4",
+        f"model.hf_id={hf_dir}",  # a local model directory (no hub here)
         f"backend.setup.data_dir={tmp_path / 'data'}",
         f"run_root={tmp_path / 'runs'}",
         "wandb.mode=disabled",
@@ -124,3 +128,52 @@ def test_run_verl_runs_verls_own_task_runner_with_pipo_as_its_trainer_mode(monke
     for pipo, mode in (("off", "sdpo"), ("on", "pipo_sdpo")):  # verl has no SDPO: ours, with or without PIPO
         verl_main.run_verl(verl_config(compose_cell([*sdpo, f"pipo={pipo}"])))
         assert calls[-1][0].trainer.v1.trainer_mode == mode
+
+
+def test_a_run_whose_data_ran_out_is_incomplete_not_done(cell, monkeypatch, tmp_path):
+    # verl's loop ended at step 2 of 4 (its data loader ran out): no final validation at step 4
+    def short(config):
+        fake_verl(range(0, 3))(config)
+
+    monkeypatch.setattr(verl_main, "run_verl", short)
+    run_cell(compose_cell(cell))
+    status = RunRecord(next((tmp_path / "runs" / "paper").iterdir())).status()
+    assert status["state"] == "incomplete" and status["step"] == 2 and "step 2 of 4" in status["error"]
+    assert load_runs(tmp_path / "runs").frame["state"].tolist() == ["incomplete"]  # tables read done runs only
+
+
+def test_the_step_budget_is_met_with_40_percent_of_prompts_over_the_length_limit():
+    for algorithm in ("ppo", "grpo", "gspo", "dapo", "sdpo"):
+        cfg = compose_cell(["scale=paper", "backend=verl", f"algorithm={algorithm}", "scale.budget=steps"])
+        v = verl_config(cfg, planning=True)
+        batches_per_pass = int(0.6 * cfg.task.train_size) // v.data.train_batch_size  # verl drops the long 40 %
+        rounds = cfg.algorithm.max_gen_rounds if cfg.algorithm.filter_groups else 1
+        # verl's loop: total_epochs passes of whole batches; each step takes at most `rounds` batches
+        assert v.trainer.total_epochs * batches_per_pass >= v.trainer.total_training_steps * rounds, algorithm
+
+
+def test_a_hub_model_without_the_hub_fails_in_seconds_naming_the_download(cell, monkeypatch):
+    monkeypatch.setattr(verl_main, "run_verl", fake_verl(range(0, 5)))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"huggingface-cli download Qwen/Qwen3-4B-Base --local-dir"):
+        run_cell(compose_cell([*cell, "model.hf_id=Qwen/Qwen3-4B-Base"]))
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="with a GPU the script would train")
+def test_smoke_script_pre_checks_offline(hf_dir, tmp_path):
+    script = Path(__file__).parents[2] / "reproduce" / "smoke_gpu.sh"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DATA": str(tmp_path / "data"), "OUT": str(tmp_path / "out")}
+    hub = subprocess.run(
+        ["bash", str(script)], env={**env, "MODEL": "Qwen/Qwen3-0.6B-Base"}, capture_output=True, text=True, timeout=60
+    )
+    assert hub.returncode != 0 and "huggingface-cli download Qwen/Qwen3-0.6B-Base" in hub.stderr
+    no_data = subprocess.run(
+        ["bash", str(script)], env={**env, "MODEL": str(hf_dir)}, capture_output=True, text=True, timeout=60
+    )
+    assert no_data.returncode != 0 and "source=DIR" in no_data.stdout + no_data.stderr
+    (tmp_path / "data" / "math").mkdir(parents=True)
+    (tmp_path / "data" / "math" / "train.parquet").write_bytes(b"")  # prepared data (the script checks it exists)
+    local = subprocess.run(
+        ["bash", str(script)], env={**env, "MODEL": str(hf_dir)}, capture_output=True, text=True, timeout=60
+    )
+    assert local.returncode != 0 and "pre-checks passed; no GPU visible" in local.stdout

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from pipo.tasks import get_verifier
+from pipo.tasks.authors_eval import AUTHORS_FILES, last_boxed
 from pipo.tasks.prepare import holdout, main, prepare
 
 FIXTURES = str(Path(__file__).parent / "fixtures")
@@ -111,3 +112,47 @@ def test_cli_strict_and_errors(tmp_path):
         main(["task=math", "outdir=x"])
     with pytest.raises(SystemExit, match="not on the Hugging Face hub"):
         prepare("tool", tmp_path, "hub")
+
+
+AUTHORS_EVAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "authors_eval"  # ../shared of the repo
+
+
+def test_the_authors_evaluation_sets_as_a_source_score_with_our_verifiers(tmp_path, capsys):
+    counts = prepare("math", tmp_path, f"authors:{AUTHORS_EVAL}")
+    assert counts == {"MATH500": 500, "AIME25": 30, "AMC23": 40, "Minerva": 272, "OlympiadBench": 674}
+    assert (
+        "training split is not public" in capsys.readouterr().out and not (tmp_path / "math" / "train.parquet").exists()
+    )
+    math = get_verifier("math")
+    for name in counts:
+        rows = pd.read_parquet(tmp_path / "math" / f"{name}.parquet")
+        truths = [r["ground_truth"] for r in rows.reward_model]
+        assert set(rows.data_source) == {name} and all(isinstance(t, str) for t in truths)
+        assert sum(math.many([f"so \\boxed{{{t}}}" for t in truths], truths)) == len(truths), name
+        assert sum(math.many(["\\boxed{no}"] * len(truths), truths)) == 0, name
+    # MATH-500's ground truth there is the full solution: its boxed answer equals their own `answer` column
+    ours = [r["ground_truth"] for r in pd.read_parquet(tmp_path / "math" / "MATH500.parquet").reward_model]
+    theirs = pd.read_parquet(AUTHORS_EVAL / "HuggingFaceH4_MATH-500.parquet")
+    assert sum(math.many([f"\\boxed{{{a}}}" for a in theirs.answer], ours)) == 500
+    assert "\\boxed" in theirs.reward_model[0]["ground_truth"][0] and "\\boxed" not in ours[0]
+    counts = prepare("sciknoweval", tmp_path, f"authors:{AUTHORS_EVAL}")
+    assert counts == {"Biology": 422, "Chemistry": 621, "Material": 494, "Physics": 344}
+    mcq = get_verifier("mcq")
+    rows = pd.read_parquet(tmp_path / "sciknoweval" / "Physics.parquet")
+    truths = [r["ground_truth"] for r in rows.reward_model]
+    assert sum(mcq.many([f"<answer>{t}</answer>" for t in truths], truths)) == 344 and set(truths) <= set("ABCD")
+
+
+def test_a_bad_row_of_the_authors_files_is_reported_and_skipped(tmp_path, capsys):
+    import shutil
+
+    for name in AUTHORS_FILES["sciknoweval"].values():
+        shutil.copy(AUTHORS_EVAL / name, tmp_path / name)
+    physics = pd.read_parquet(tmp_path / AUTHORS_FILES["sciknoweval"]["Physics"])
+    physics.at[3, "reward_model"] = {"ground_truth": "", "style": "rule"}
+    physics.to_parquet(tmp_path / AUTHORS_FILES["sciknoweval"]["Physics"])
+    counts = prepare("sciknoweval", tmp_path / "out", f"authors:{tmp_path}")
+    assert (
+        counts["Physics"] == 343 and "sciknoweval_physics.parquet, row 3: empty ground truth" in capsys.readouterr().err
+    )
+    assert last_boxed(r"a \boxed{\frac{1}{2}} then \boxed{x^{2}}.") == "x^{2}" and last_boxed("none") is None

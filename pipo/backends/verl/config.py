@@ -149,11 +149,10 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "trainer.n_gpus_per_node": s.resources.gpus,
         # the budget (pipo.config.budget): verl stops at total_training_steps or after total_epochs passes of
         # whole batches of prompts, whichever comes first. Prompts bound DAPO's run at paper scale (its
-        # epochs, as the paper's verl counts them); otherwise the steps do, with enough passes for them
+        # epochs, as the paper's verl counts them); otherwise the steps do, with passes enough for them
+        # however many prompts verl drops for their length (one batch per pass is enough)
         "trainer.total_training_steps": s.steps,
-        "trainer.total_epochs": a.epochs
-        if budget(cfg).bound == "prompts"
-        else math.ceil(s.steps * a.max_gen_rounds / max(1, t.train_size // (a.batch_size // div))),
+        "trainer.total_epochs": a.epochs if budget(cfg).bound == "prompts" else s.steps * a.max_gen_rounds,
         "trainer.save_freq": s.save_every,
         "trainer.max_actor_ckpt_to_keep": b.max_ckpt_to_keep,
         "trainer.max_critic_ckpt_to_keep": b.max_ckpt_to_keep,
