@@ -13,7 +13,6 @@ import contextlib
 import copy
 import functools
 import io
-import math
 import sys
 import warnings
 from collections.abc import Iterator
