@@ -25,7 +25,7 @@ def test_readme_is_short_with_contents_and_working_links():
         assert f"## {section}" in text, section
     for link in re.findall(r"\]\(([^)#]+\.md)\)", text):
         assert (ROOT / link).exists(), link
-    for doc in ("ALGORITHM", "VERL", "SANDBOX", "EXTENDING"):
+    for doc in ("ALGORITHM", "VERL", "SANDBOX", "EXTENDING", "FIDELITY"):
         assert (ROOT / "docs" / f"{doc}.md").exists(), doc
 
 
@@ -45,3 +45,19 @@ def test_every_reference_to_the_algorithm_page_resolves():
                 numbers = {int(n) for n in re.findall(r"\d+", ref)}
                 assert numbers <= steps, (path, ref)
     assert found >= 8  # the algorithm's modules and both trainers cite it
+
+
+def test_fidelity_compares_the_three_sources_row_by_row():
+    text = (ROOT / "docs" / "FIDELITY.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| # |"))
+    for column in (
+        "the paper",
+        "authors' code (JacckMa/pipo_verl 7f48e23, file:line)",
+        "this suite's default",
+        "config key",
+    ):
+        assert column in header, column
+    rows = [line for line in text.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(rows) >= 20
+    cited = [row for row in rows if re.search(r"`[\w/.]+\.(py|yaml)`?:\d+|\.(py|yaml):\d+", row)]
+    assert len(cited) >= 20  # the authors' facts carry a file and a line
