@@ -20,7 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, flag_override
 
 from pipo.algorithm.algorithms import algorithm_problems, registry_problems
-from pipo.algorithm.settings import CONTROLS, OPTIMIZERS
+from pipo.algorithm.settings import CONTROLS, GROUP_NORMS, OPTIMIZERS, WINDOW_RULES
 
 
 @dataclass
@@ -125,6 +125,10 @@ class PIPOConfig:
     group_norm: str = "size"  # size: a_i = A_i / G; none: a_i = A_i
     optimizer: str = "shared"  # the verification update's: shared (the actor's AdamW) | separate | sgd (Eq. 11)
     control: str = "none"  # none | zero | shuffle | flip: controls that keep the update, not the feedback
+    window_rule: str = "paper"  # paper | authors: J_t in the anchor, each value pushed twice (docs/FIDELITY.md)
+    diff_clip: float | None = None  # bound on |J − μ| before dividing by σ (authors: 5)
+    sigma_floor: float | None = None  # σ below it (or a one-value window) counts as 1 (authors: 1e-6)
+    reward_clip: float | None = None  # bound on |δ·a_u|, λ applied after it (authors: 10)
 
 
 @dataclass
@@ -325,8 +329,13 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.window={p.window}: the window K must be >= 2")
     if not 1 <= p.min_history <= p.window:
         out.append(f"pipo.min_history={p.min_history}: must lie in [1, pipo.window={p.window}]")
-    if p.group_norm not in ("size", "none"):
-        out.append(f"pipo.group_norm={p.group_norm!r}: expected 'size' or 'none'")
+    if p.group_norm not in GROUP_NORMS:
+        out.append(f"pipo.group_norm={p.group_norm!r}: expected one of {GROUP_NORMS}")
+    if p.window_rule not in WINDOW_RULES:
+        out.append(f"pipo.window_rule={p.window_rule!r}: expected one of {WINDOW_RULES}")
+    for key in ("diff_clip", "sigma_floor", "reward_clip"):
+        if p[key] is not None and p[key] <= 0:
+            out.append(f"pipo.{key}={p[key]}: must be > 0 or null")
     if p.optimizer not in OPTIMIZERS:
         out.append(f"pipo.optimizer={p.optimizer!r}: expected one of {OPTIMIZERS}")
     if p.control not in CONTROLS:

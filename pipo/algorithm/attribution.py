@@ -15,7 +15,7 @@ import torch
 @dataclass(frozen=True)
 class AttributionConfig:
     group_size: int  # G, rollouts per prompt
-    group_norm: str = "size"  # size: A_i / G; none: A_i
+    group_norm: str = "size"  # size: A_i / G; none: A_i; l1: G · Ā_i / Σ_group |Ā_j| (the authors' code)
 
 
 AttributionFn = Callable[[Mapping[str, torch.Tensor], AttributionConfig], torch.Tensor]
@@ -43,7 +43,9 @@ def get_attribution_fn(name: str) -> AttributionFn:
 
 @register_attribution("grpo", "gspo", "dapo")
 def group_relative_attribution(data: Mapping[str, torch.Tensor], config: AttributionConfig) -> torch.Tensor:
-    """Ã_i = A_i / G for every token of response i.
+    """Ã_i = A_i / G for every token of response i (``group_norm=size``); ``l1``: the authors'
+    G · Ā_i / (Σ_{j in i's group} |Ā_j| + 1e-6), Ā_i the token mean of A over response i
+    (JacckMa/pipo_verl 7f48e23, ``layback_utils.py:172-175``), broadcast over its tokens.
 
     Args:
         data: ``advantages`` (bs, response_length), the group-relative advantages the base
@@ -58,7 +60,15 @@ def group_relative_attribution(data: Mapping[str, torch.Tensor], config: Attribu
         return adv / config.group_size
     if config.group_norm == "none":
         return adv.clone()
-    raise ValueError(f"unknown group_norm {config.group_norm!r} (expected 'size' or 'none')")
+    if config.group_norm == "l1":
+        mask = data["response_mask"]
+        if len(adv) % config.group_size:
+            raise ValueError(f"{len(adv)} responses are not whole groups of {config.group_size}")
+        mean = adv.sum(-1) / mask.sum(-1).clamp(min=1)
+        groups = mean.view(-1, config.group_size)
+        scaled = config.group_size * groups / (groups.abs().sum(-1, keepdim=True) + 1e-6)
+        return scaled.reshape(-1, 1) * mask
+    raise ValueError(f"unknown group_norm {config.group_norm!r} (expected 'size', 'none' or 'l1')")
 
 
 @register_attribution("ppo")

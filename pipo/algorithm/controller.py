@@ -80,7 +80,9 @@ class PIPOController:
         s = self.settings = settings
         if s.control not in CONTROLS:
             raise ValueError(f"pipo.control={s.control!r}: expected one of {CONTROLS}")
-        self.feedback = ImprovementFeedback(s.window, s.lam, s.min_history, s.eps, s.ddof, s.delta_clip)
+        self.feedback = ImprovementFeedback(
+            s.window, s.lam, s.min_history, s.eps, s.ddof, s.delta_clip, s.window_rule, s.diff_clip, s.sigma_floor
+        )
         self.attribution_fn = get_attribution_fn(algorithm)
         self.attribution_cfg = AttributionConfig(group_size=group_size, group_norm=s.group_norm)
         self.previous: PreviousBatch | None = None
@@ -117,23 +119,38 @@ class PIPOController:
 
     def applied_phi(self, fb: Feedback) -> float | None:
         """The φ the PI rewards are made of: the feedback's own, or the control's (``pipo.control``)."""
+        delta = self.applied_delta(fb)
+        return None if delta is None else self.phi_of(delta)
+
+    def phi_of(self, delta: float) -> float:
+        return (-1.0 if self.settings.control == "flip" else 1.0) * rectify(delta, self.settings.lam)
+
+    def applied_delta(self, fb: Feedback) -> float | None:
+        """The δ the PI rewards are made of (``flip``: the real one; its sign is turned in ``rewards``)."""
         control = self.settings.control
-        if fb.phi is None or control in ("none", "zero"):
-            return fb.phi  # zero: the step is decided on the real φ and taken with R = 0
-        if control == "flip":
-            return -fb.phi
-        earlier = self.deltas[:-1]  # shuffle: this iteration's δ is the last one
-        if not earlier:
-            return None
-        return rectify(earlier[self.rng.integers(len(earlier))], self.settings.lam)
+        if fb.delta is None or control != "shuffle":
+            return fb.delta  # zero: the step is decided on the real δ and taken with R = 0
+        earlier = self.deltas[:-1]  # this iteration's δ is the last one
+        return earlier[self.rng.integers(len(earlier))] if earlier else None
+
+    def rewards(self, delta: float, attributions: torch.Tensor) -> torch.Tensor:
+        """R_u = φ_λ(δ)·a_u (step 6; ``flip``: −R). With ``pipo.reward_clip`` c, as the authors' code:
+        s·clamp(δ·a_u, ±c), s = 1 for δ ≥ 0 and λ below (λ as a loss factor)."""
+        s = self.settings
+        sign = -1.0 if s.control == "flip" else 1.0
+        if s.reward_clip is None:
+            return pi_rewards(sign * rectify(delta, s.lam), attributions)
+        scale = 1.0 if delta >= 0 else s.lam
+        return sign * scale * (delta * attributions).clamp(-s.reward_clip, s.reward_clip)
 
     def verify(self, fb: Feedback, replay: Replayer) -> dict[str, Any]:
         """Steps 5-7: PI rewards on B_{t-1} and its replay, or a skip that touches nothing."""
         if fb.delta is not None:
             self.deltas.append(fb.delta)
         prev = self.previous
-        phi = self.applied_phi(fb)
-        rewards = pi_rewards(phi, prev.attributions) if prev is not None and phi is not None else None
+        delta = self.applied_delta(fb)  # shuffle: one draw
+        phi = None if delta is None else self.phi_of(delta)
+        rewards = self.rewards(delta, prev.attributions) if prev is not None and delta is not None else None
         decision = decide(fb, prev is not None, rewards, None if prev is None else prev.response_mask)
         m: dict[str, Any] = {
             "pipo/phi_applied": phi,

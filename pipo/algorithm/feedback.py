@@ -6,6 +6,8 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+from pipo.algorithm.settings import WINDOW_RULES
+
 
 def rectify(delta: float, lam: float) -> float:
     """φ_λ(δ) = δ if δ ≥ 0 else λ·δ."""
@@ -44,6 +46,11 @@ class ImprovementFeedback:
         eps: ε in δ = (J − μ) / (σ + ε).
         ddof: degrees of freedom of σ (0: population std).
         delta_clip: optional bound on |δ|.
+        rule: ``paper``: H_t = the K values before J_t, J_t joins once after the update; ``authors``
+            (JacckMa/pipo_verl 7f48e23, ``ray_trainer.py:1622,1689``): J_t joins before μ, σ are taken
+            and again after the update, so the anchor holds J_t and every value twice.
+        diff_clip: optional bound on |J − μ| before the division (authors: 5).
+        sigma_floor: σ below it, or a window of one value, counts as 1 (authors: 1e-6).
     """
 
     def __init__(
@@ -54,29 +61,47 @@ class ImprovementFeedback:
         eps: float = 1e-6,
         ddof: int = 0,
         delta_clip: float | None = None,
+        rule: str = "paper",
+        diff_clip: float | None = None,
+        sigma_floor: float | None = None,
     ) -> None:
+        if rule not in WINDOW_RULES:
+            raise ValueError(f"pipo.window_rule={rule!r}: expected one of {WINDOW_RULES}")
         self.window, self.lam, self.min_history = window, lam, min_history
         self.eps, self.ddof, self.delta_clip = eps, ddof, delta_clip
+        self.rule, self.diff_clip, self.sigma_floor = rule, diff_clip, sigma_floor
         self.history: deque[float] = deque(maxlen=window)
+
+    def anchor(self, J: float) -> list[float]:
+        """The values μ_t and σ_t are taken over: H_t, and under the authors' rule J_t with it."""
+        h = list(self.history)
+        return [*h, float(J)][-self.window :] if self.rule == "authors" else h
 
     def compute(self, J: float) -> Feedback:
         """Feedback of J_t against the current window (the window is not changed)."""
-        h = list(self.history)
+        h = self.anchor(J)
         if not h:
             return Feedback(J, None, None, None, None, 0)
         mu = sum(h) / len(h)
         dof = len(h) - self.ddof
         sigma = math.sqrt(sum((x - mu) ** 2 for x in h) / dof) if dof > 0 else 0.0
+        if self.sigma_floor is not None and (sigma < self.sigma_floor or len(h) < 2):
+            sigma = 1.0
         if len(h) < self.min_history:
             return Feedback(J, mu, sigma, None, None, len(h))
-        delta = (J - mu) / (sigma + self.eps)
+        diff = J - mu
+        if self.diff_clip is not None:
+            diff = max(-self.diff_clip, min(self.diff_clip, diff))
+        delta = diff / (sigma + self.eps)
         if self.delta_clip is not None:
             delta = max(-self.delta_clip, min(self.delta_clip, delta))
         return Feedback(J, mu, sigma, delta, rectify(delta, self.lam), len(h))
 
     def push(self, J: float) -> None:
-        """Step 9: J_t joins the window (the oldest value leaves once K are held)."""
-        self.history.append(float(J))
+        """Step 9: J_t joins the window (the oldest value leaves once K are held); under the authors'
+        rule it joins twice (before the decision and after the update)."""
+        for _ in range(2 if self.rule == "authors" else 1):
+            self.history.append(float(J))
 
     def state_dict(self) -> dict:
         return {"history": list(self.history)}

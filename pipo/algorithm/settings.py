@@ -8,6 +8,8 @@ from typing import Any
 
 OPTIMIZERS = ("shared", "separate", "sgd")  # pipo.optimizer (pipo.algorithm.pi_optimizer)
 CONTROLS = ("none", "zero", "shuffle", "flip")  # pipo.control (pipo.algorithm.controller)
+WINDOW_RULES = ("paper", "authors")  # pipo.window_rule (pipo.algorithm.feedback)
+GROUP_NORMS = ("size", "none", "l1")  # pipo.group_norm (pipo.algorithm.attribution)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class PIPOSettings:
     group_norm: str
     optimizer: str = "shared"
     control: str = "none"
+    window_rule: str = "paper"  # paper | authors (pipo.algorithm.feedback)
+    diff_clip: float | None = None  # bound on |J − μ| (authors: 5)
+    sigma_floor: float | None = None  # σ below it counts as 1 (authors: 1e-6)
+    reward_clip: float | None = None  # bound on |a·δ| before λ (authors: 10)
 
     @classmethod
     def from_config(cls, pipo: Mapping[str, Any]) -> PIPOSettings:

@@ -86,6 +86,10 @@ def test_pipo_off_is_verl_stock_config_and_on_adds_only_the_pipo_section():
         "group_norm": "size",
         "optimizer": "shared",
         "control": "none",
+        "window_rule": "paper",
+        "diff_clip": None,
+        "sigma_floor": None,
+        "reward_clip": None,
         "algorithm": "dapo",
     }  # the base algorithm, by name
     for plain in (on_plain, off_plain):  # the cell's name and run directory differ, nothing else
