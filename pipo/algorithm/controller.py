@@ -119,38 +119,41 @@ class PIPOController:
 
     def applied_phi(self, fb: Feedback) -> float | None:
         """The φ the PI rewards are made of: the feedback's own, or the control's (``pipo.control``)."""
-        delta = self.applied_delta(fb)
-        return None if delta is None else self.phi_of(delta)
+        return self.applied(fb)[1]
 
-    def phi_of(self, delta: float) -> float:
-        return (-1.0 if self.settings.control == "flip" else 1.0) * rectify(delta, self.settings.lam)
-
-    def applied_delta(self, fb: Feedback) -> float | None:
-        """The δ the PI rewards are made of (``flip``: the real one; its sign is turned in ``rewards``)."""
+    def applied(self, fb: Feedback) -> tuple[float | None, float | None]:
+        """(δ, φ) the PI rewards are made of: the feedback's; ``flip``: −φ; ``shuffle``: an earlier δ
+        drawn uniformly (none yet: no step); ``zero``: the real ones (the step is taken with R = 0)."""
         control = self.settings.control
-        if fb.delta is None or control != "shuffle":
-            return fb.delta  # zero: the step is decided on the real δ and taken with R = 0
+        if fb.delta is None or fb.phi is None:
+            return None, None
+        if control == "flip":
+            return fb.delta, -fb.phi
+        if control != "shuffle":
+            return fb.delta, fb.phi
         earlier = self.deltas[:-1]  # this iteration's δ is the last one
-        return earlier[self.rng.integers(len(earlier))] if earlier else None
+        if not earlier:
+            return None, None
+        delta = earlier[self.rng.integers(len(earlier))]
+        return delta, rectify(delta, self.settings.lam)
 
-    def rewards(self, delta: float, attributions: torch.Tensor) -> torch.Tensor:
-        """R_u = φ_λ(δ)·a_u (step 6; ``flip``: −R). With ``pipo.reward_clip`` c, as the authors' code:
-        s·clamp(δ·a_u, ±c), s = 1 for δ ≥ 0 and λ below (λ as a loss factor)."""
-        s = self.settings
-        sign = -1.0 if s.control == "flip" else 1.0
-        if s.reward_clip is None:
-            return pi_rewards(sign * rectify(delta, s.lam), attributions)
-        scale = 1.0 if delta >= 0 else s.lam
-        return sign * scale * (delta * attributions).clamp(-s.reward_clip, s.reward_clip)
+    def rewards(self, delta: float, phi: float, attributions: torch.Tensor) -> torch.Tensor:
+        """R_u = φ·a_u (step 6). With ``pipo.reward_clip`` c, as the authors' code: ±s·clamp(δ·a_u, ±c),
+        s = 1 for δ ≥ 0 and λ below (λ as a loss factor after the clamp), the sign φ's."""
+        c = self.settings.reward_clip
+        if c is None:
+            return pi_rewards(phi, attributions)
+        scale = 1.0 if delta >= 0 else self.settings.lam
+        sign = 1.0 if (phi >= 0) == (delta >= 0) else -1.0  # flip turns it
+        return sign * scale * (delta * attributions).clamp(-c, c)
 
     def verify(self, fb: Feedback, replay: Replayer) -> dict[str, Any]:
         """Steps 5-7: PI rewards on B_{t-1} and its replay, or a skip that touches nothing."""
         if fb.delta is not None:
             self.deltas.append(fb.delta)
         prev = self.previous
-        delta = self.applied_delta(fb)  # shuffle: one draw
-        phi = None if delta is None else self.phi_of(delta)
-        rewards = self.rewards(delta, prev.attributions) if prev is not None and delta is not None else None
+        delta, phi = self.applied(fb)  # shuffle: one draw
+        rewards = self.rewards(delta, phi, prev.attributions) if prev is not None and phi is not None else None
         decision = decide(fb, prev is not None, rewards, None if prev is None else prev.response_mask)
         m: dict[str, Any] = {
             "pipo/phi_applied": phi,
