@@ -271,7 +271,7 @@ def main(name: str, argv: list[str] | None = None) -> SweepResult:
     if "-h" in argv or "--help" in argv:
         print(
             f"usage: python reproduce/{name}.py [-m | --plan] [key=value ...]\n\n"
-            f"  --plan   print every cell (label, signature, status) and the GPU-hours estimate; run nothing\n"
+            f"  --plan   print every cell (label, signature, status, budget, GPU-hours, checkpoint disk); run nothing\n"
             f"  -m       launch the sweep (cells already done are skipped, unfinished ones resume)\n\n"
             f"The grid is sweeps/{name}.yaml; any override of reproduce/train.py applies to every cell,\n"
             f"e.g. scale=paper cluster=slurm hydra.launcher.partition=gpu, or seed=6,21,42 to add a grid axis."
