@@ -58,6 +58,18 @@ def previous_batch(trainer, attribution):
     return PreviousBatch(batch, attr * roll.response_mask, roll.response_mask)
 
 
+def hand_clipped_pi_loss(model, prev, phi: float) -> torch.Tensor:
+    """The verification loss written out: PPO's dual-clipped objective (0.2, c = 3) with R = φ·a as
+    advantages, token-mean over the stored batch."""
+    b = prev.batch
+    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], prev.response_mask.shape[1])
+    ratio = torch.exp(lp - b["old_log_probs"])
+    R = phi * prev.attributions
+    per_token = torch.maximum(-R * ratio, -R * ratio.clamp(0.8, 1.2))
+    per_token = torch.where(R < 0, torch.minimum(per_token, -R * 3.0), per_token)
+    return (per_token * prev.response_mask).sum() / prev.response_mask.sum()
+
+
 @pytest.mark.parametrize(
     ("delta", "phi", "attribution", "reason"),
     [
@@ -95,13 +107,8 @@ def test_verification_update_equals_a_hand_written_clipped_step(micro_overrides,
     # independent computation: PPO clipped objective written out, token-mean, one AdamW step on a copy
     model = copy.deepcopy(trainer.policy).train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
-    b = prev.batch
-    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], prev.response_mask.shape[1])
-    ratio = torch.exp(lp - b["old_log_probs"])
+    loss = hand_clipped_pi_loss(model, prev, phi)
     R = phi * prev.attributions
-    per_token = torch.maximum(-R * ratio, -R * ratio.clamp(0.8, 1.2))
-    per_token = torch.where(R < 0, torch.minimum(per_token, -R * 3.0), per_token)
-    loss = (per_token * prev.response_mask).sum() / prev.response_mask.sum()
     opt.zero_grad()
     loss.backward()
     opt.step()
@@ -232,13 +239,7 @@ def test_sgd_verification_is_a_plain_gradient_step_at_its_own_rate(micro_overrid
     phi, eta = 0.7, trainer.cfg.pipo.lr
     # Eq. 11 by hand: θ' = θ − η_PI ∇L_PI, the clipped objective written out, on a copy
     model = copy.deepcopy(trainer.policy).train()
-    b = prev.batch
-    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], prev.response_mask.shape[1])
-    ratio = torch.exp(lp - b["old_log_probs"])
-    R = phi * prev.attributions
-    per_token = torch.maximum(-R * ratio, -R * ratio.clamp(0.8, 1.2))
-    per_token = torch.where(R < 0, torch.minimum(per_token, -R * 3.0), per_token)
-    ((per_token * prev.response_mask).sum() / prev.response_mask.sum()).backward()
+    hand_clipped_pi_loss(model, prev, phi).backward()
     with torch.no_grad():
         expected = {n: p - eta * p.grad if p.grad is not None else p for n, p in model.named_parameters()}
     m = trainer.pipo.verify(feedback(1.5, phi), trainer.replay)
