@@ -42,6 +42,8 @@ def load_run(path: str | Path) -> dict:
             "window": int(cfg["pipo"]["window"]),
             "optimizer": cfg["pipo"].get("optimizer", "shared"),
             "control": cfg["pipo"].get("control", "none"),
+            "preset": cfg["pipo"].get("preset", "paper"),  # pipo=on (the paper's reading) | pipo=authors
+            "recipe": cfg.get("recipe", "paper"),  # the base algorithms' settings: paper | authors
             "model": cfg["model"]["name"],
             "hf_id": cfg["model"]["hf_id"],
             "task": cfg["task"]["name"],

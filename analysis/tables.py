@@ -85,9 +85,11 @@ def run_attributes(cell: GridCell) -> dict:
         "task": cfg.task.name,
         "algorithm": cfg.algorithm.name,
         "pipo": bool(cfg.pipo.enabled),
+        "recipe": str(cfg.recipe),  # a paper-recipe table never mixes in runs of the authors' recipe
     }
     if out["pipo"]:
         out.update(
+            preset=str(cfg.pipo.preset),
             lam=float(cfg.pipo.lam),
             window=int(cfg.pipo.window),
             optimizer=str(cfg.pipo.optimizer),

@@ -20,7 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, flag_override
 
 from pipo.algorithm.algorithms import algorithm_problems, registry_problems
-from pipo.algorithm.settings import CONTROLS, GROUP_NORMS, OPTIMIZERS, WINDOW_RULES
+from pipo.algorithm.settings import CONTROLS, GROUP_NORMS, OPTIMIZERS, PERFORMANCES, PI_LOSSES, WINDOW_RULES
 
 
 @dataclass
@@ -115,6 +115,7 @@ class PIPOConfig:
     algorithm alone."""
 
     enabled: bool = MISSING
+    preset: str = "paper"  # the reading these settings start from: paper (conf/pipo/on.yaml) | authors
     lam: float = 0.1  # rectification λ
     window: int = 8  # K, the sliding-window length
     min_history: int = 2  # no verification while fewer J values are in the window
@@ -129,11 +130,18 @@ class PIPOConfig:
     diff_clip: float | None = None  # bound on |J − μ| before dividing by σ (authors: 5)
     sigma_floor: float | None = None  # σ below it (or a one-value window) counts as 1 (authors: 1e-6)
     reward_clip: float | None = None  # bound on |δ·a_u|, λ applied after it (authors: 10)
+    performance: str = "verifier"  # J_t: verifier | trained (the trained batch's sequence rewards, authors)
+    pi_loss: str = "base"  # verification loss: base | authors (pipo/algorithm/losses.py)
+    kl_in_verification: bool = False  # the base algorithm's KL loss in the verification loss (authors)
+    skip_zero: bool = True  # no verification step when every PI reward is zero (authors: false)
+    scheduler_step: bool = False  # verification steps the LR scheduler once more (authors; verl)
+    ppo_gate: float | None = None  # critic algorithms: B_t's advantages × clip(ξ', ±gate) (authors: 2)
 
 
 @dataclass
 class EvalConfig:
     every: int = 25  # steps between evaluations (also at step 0 and at the end)
+    temperature: float = 0.0  # Pass@1's one answer per problem: 0 greedy; > 0 sampled (authors: 0.7)
     mean_at_k: int = 4  # samples per problem for mean@k at the sampling temperature; 0: off
     batch_size: int = 512
 
@@ -162,6 +170,8 @@ class ScaleConfig:
     max_prompt_length: int = MISSING
     max_response_length: int = MISSING
     temperature: float = 1.0
+    top_p: float = 1.0  # rollout nucleus sampling
+    shuffle: bool = True  # seeded data order; false: the training file's order (the authors' scripts)
     lr: float = MISSING
     pi_sgd_lr: float = MISSING  # η_PI's default under pipo.optimizer=sgd (docs/ALGORITHM.md)
     critic_lr: float = MISSING
@@ -205,6 +215,7 @@ class TrainConfig:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
     seed: int = 42  # data seed: data order and sampling; the starting model is the same
+    recipe: str = "paper"  # base-algorithm and sampling settings: paper (Table 5) | authors (their scripts)
     sweep: str | None = None  # the sweep a cell was launched by (W&B group); not part of its identity
     force: bool = False  # rerun a cell whose record says done
     run_root: str = "runs"
@@ -340,6 +351,14 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.optimizer={p.optimizer!r}: expected one of {OPTIMIZERS}")
     if p.control not in CONTROLS:
         out.append(f"pipo.control={p.control!r}: expected one of {CONTROLS}")
+    if p.performance not in PERFORMANCES:
+        out.append(f"pipo.performance={p.performance!r}: expected one of {PERFORMANCES}")
+    if p.pi_loss not in PI_LOSSES:
+        out.append(f"pipo.pi_loss={p.pi_loss!r}: expected one of {PI_LOSSES}")
+    if p.ppo_gate is not None and p.ppo_gate <= 0:
+        out.append(f"pipo.ppo_gate={p.ppo_gate}: must be > 0 or null")
+    if not 0.0 < s.top_p <= 1.0 or s.eval.temperature < 0:
+        out.append(f"scale.top_p={s.top_p} must lie in (0, 1] and scale.eval.temperature={s.eval.temperature} be >= 0")
     if p.delta_clip is not None and p.delta_clip <= 0:
         out.append(f"pipo.delta_clip={p.delta_clip}: must be > 0 or null")
     if p.lr <= 0 or s.lr <= 0:
@@ -408,7 +427,7 @@ def to_container(cfg: DictConfig) -> dict:
 
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-GROUPS = ("algorithm", "model", "task", "pipo", "scale", "backend", "cluster")
+GROUPS = ("algorithm", "model", "task", "pipo", "scale", "backend", "cluster", "recipe")
 
 
 @functools.cache
@@ -482,7 +501,11 @@ def compose_cells(cells: Sequence[Sequence[str]], config_name: str = "train") ->
                 continue
             key = tuple(sorted(o.input_line for o in choices))
             if key not in by_choice:
-                nodes = {o.key_or_group: _plain_option(o.key_or_group, str(o.value())) for o in choices}
+                # a recipe other than the paper's overrides other groups' nodes: compose those cells whole
+                whole = any(o.key_or_group == "recipe" and o.value() != "paper" for o in choices)
+                nodes = {
+                    o.key_or_group: None if whole else _plain_option(o.key_or_group, str(o.value())) for o in choices
+                }
                 base = tuple(sorted(o.input_line for o in choices if nodes[o.key_or_group] is None))
                 if base not in by_choice:
                     by_choice[base] = full(list(base))

@@ -61,20 +61,26 @@ def group_relative_attribution(data: Mapping[str, torch.Tensor], config: Attribu
     if config.group_norm == "none":
         return adv.clone()
     if config.group_norm == "l1":
-        mask = data["response_mask"]
-        if len(adv) % config.group_size:
-            raise ValueError(f"{len(adv)} responses are not whole groups of {config.group_size}")
-        mean = adv.sum(-1) / mask.sum(-1).clamp(min=1)
-        groups = mean.view(-1, config.group_size)
-        scaled = config.group_size * groups / (groups.abs().sum(-1, keepdim=True) + 1e-6)
-        return scaled.reshape(-1, 1) * mask
+        return _l1_normalised(adv, data["response_mask"], config.group_size)
     raise ValueError(f"unknown group_norm {config.group_norm!r} (expected 'size', 'none' or 'l1')")
+
+
+def _l1_normalised(adv: torch.Tensor, mask: torch.Tensor, group_size: int) -> torch.Tensor:
+    """G · Ā_i / (Σ_{j in i's group} |Ā_j| + 1e-6) on every token of response i, Ā_i its token mean."""
+    if len(adv) % group_size:
+        raise ValueError(f"{len(adv)} responses are not whole groups of {group_size}")
+    mean = adv.sum(-1) / mask.sum(-1).clamp(min=1)
+    groups = mean.view(-1, group_size)
+    scaled = group_size * groups / (groups.abs().sum(-1, keepdim=True) + 1e-6)
+    return scaled.reshape(-1, 1) * mask
 
 
 @register_attribution("ppo")
 def gae_attribution(data: Mapping[str, torch.Tensor], config: AttributionConfig) -> torch.Tensor:
-    """PPO: the token-level GAE advantages the actor update used, (bs, response_length)."""
-    return data["advantages"].detach() * data["response_mask"]
+    """PPO: the token-level GAE advantages the actor update used, (bs, response_length); ``l1``: the
+    authors' per-response Ā_i / (|Ā_i| + 1e-6) (their group formula with G = 1, ``layback_utils.py:172-175``)."""
+    adv = data["advantages"].detach() * data["response_mask"]
+    return _l1_normalised(adv, data["response_mask"], 1) if config.group_norm == "l1" else adv
 
 
 @register_attribution("sdpo")

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from pipo.algorithm.algorithms import base_algorithm
 from pipo.algorithm.attribution import AttributionConfig, get_attribution_fn
 from pipo.algorithm.feedback import Feedback, ImprovementFeedback, rectify
 from pipo.algorithm.settings import CONTROLS, PIPOSettings
@@ -85,6 +86,8 @@ class PIPOController:
         )
         self.attribution_fn = get_attribution_fn(algorithm)
         self.attribution_cfg = AttributionConfig(group_size=group_size, group_norm=s.group_norm)
+        # the authors' PPO (pipo.ppo_gate): B_t's advantages gated, and the replay's rewards without λ
+        self.gated = s.ppo_gate is not None and base_algorithm(algorithm).critic
         self.previous: PreviousBatch | None = None
         self.deltas: list[float] = []  # every δ so far (pipo.control=shuffle draws from them)
         self.rng = np.random.default_rng(seed)
@@ -106,6 +109,11 @@ class PIPOController:
         self.previous = PreviousBatch(explored.batch, attributions, signal["response_mask"])
         m["timing/pipo"] += time.perf_counter() - t
         return m
+
+    def gate(self, J: float) -> float | None:
+        """The factor on B_t's advantages before its update (``pipo.ppo_gate``, critic algorithms only;
+        None otherwise): ask before ``iteration``, which adds J_t to the window."""
+        return self.feedback.gate(J, self.settings.ppo_gate) if self.gated else None
 
     def idle(self, J: float, replay: Replayer) -> dict[str, Any]:
         """An iteration with no B_t to train on (DAPO kept no group): J_t and δ_t are defined, so B_{t-1}
@@ -139,13 +147,15 @@ class PIPOController:
 
     def rewards(self, delta: float, phi: float, attributions: torch.Tensor) -> torch.Tensor:
         """R_u = φ·a_u (step 6). With ``pipo.reward_clip`` c, as the authors' code: ±s·clamp(δ·a_u, ±c),
-        s = 1 for δ ≥ 0 and λ below (λ as a loss factor after the clamp), the sign φ's."""
+        s = 1 for δ ≥ 0 and λ below (λ as a loss factor after the clamp), the sign φ's. The authors'
+        gated PPO (``pipo.ppo_gate``) has no λ: s = 1."""
         c = self.settings.reward_clip
-        if c is None:
+        if c is None and not self.gated:
             return pi_rewards(phi, attributions)
-        scale = 1.0 if delta >= 0 else self.settings.lam
+        scale = 1.0 if delta >= 0 or self.gated else self.settings.lam
         sign = 1.0 if (phi >= 0) == (delta >= 0) else -1.0  # flip turns it
-        return sign * scale * (delta * attributions).clamp(-c, c)
+        product = delta * attributions
+        return sign * scale * (product if c is None else product.clamp(-c, c))
 
     def verify(self, fb: Feedback, replay: Replayer) -> dict[str, Any]:
         """Steps 5-7: PI rewards on B_{t-1} and its replay, or a skip that touches nothing."""
@@ -154,7 +164,8 @@ class PIPOController:
         prev = self.previous
         delta, phi = self.applied(fb)  # shuffle: one draw
         rewards = self.rewards(delta, phi, prev.attributions) if prev is not None and phi is not None else None
-        decision = decide(fb, prev is not None, rewards, None if prev is None else prev.response_mask)
+        mask = None if prev is None else prev.response_mask
+        decision = decide(fb, prev is not None, rewards, mask, self.settings.skip_zero)
         m: dict[str, Any] = {
             "pipo/phi_applied": phi,
             "pipo/verified": float(decision.verify),
@@ -172,6 +183,7 @@ class PIPOController:
         if self.settings.control == "zero":
             rewards = torch.zeros_like(rewards)
         units = (rewards != 0) & (prev.response_mask > 0)
+        replayed = units.any(-1).float().mean().item()
         out = replay(prev.batch, rewards, self.settings.lr)
         m.update(
             {
@@ -180,7 +192,7 @@ class PIPOController:
                 "pipo/grad_norm": out["grad_norm"],
                 "pipo/update_cos": out.get("update_cos"),
                 "pipo/units": float(units.sum().item()),
-                "pipo/replayed_fraction": units.any(-1).float().mean().item(),
+                "pipo/replayed_fraction": 1.0 if self.settings.kl_in_verification else replayed,  # KL: every row
                 "timing/verify": time.perf_counter() - t,
             }
         )

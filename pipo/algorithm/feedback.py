@@ -77,25 +77,40 @@ class ImprovementFeedback:
         h = list(self.history)
         return [*h, float(J)][-self.window :] if self.rule == "authors" else h
 
-    def compute(self, J: float) -> Feedback:
-        """Feedback of J_t against the current window (the window is not changed)."""
-        h = self.anchor(J)
-        if not h:
-            return Feedback(J, None, None, None, None, 0)
+    def _standardize(self, J: float, h: list[float]) -> tuple[float, float, float]:
+        """μ, σ of ``h`` (σ with its guards) and (J − μ) with ``diff_clip``, over a non-empty ``h``."""
         mu = sum(h) / len(h)
         dof = len(h) - self.ddof
         sigma = math.sqrt(sum((x - mu) ** 2 for x in h) / dof) if dof > 0 else 0.0
         if self.sigma_floor is not None and (sigma < self.sigma_floor or len(h) < 2):
             sigma = 1.0
-        if len(h) < self.min_history:
-            return Feedback(J, mu, sigma, None, None, len(h))
         diff = J - mu
         if self.diff_clip is not None:
             diff = max(-self.diff_clip, min(self.diff_clip, diff))
+        return mu, sigma, diff
+
+    def compute(self, J: float) -> Feedback:
+        """Feedback of J_t against the current window (the window is not changed)."""
+        h = self.anchor(J)
+        if not h:
+            return Feedback(J, None, None, None, None, 0)
+        mu, sigma, diff = self._standardize(J, h)
+        if len(h) < self.min_history:
+            return Feedback(J, mu, sigma, None, None, len(h))
         delta = diff / (sigma + self.eps)
         if self.delta_clip is not None:
             delta = max(-self.delta_clip, min(self.delta_clip, delta))
         return Feedback(J, mu, sigma, delta, rectify(delta, self.lam), len(h))
+
+    def gate(self, J: float, bound: float) -> float:
+        """The authors' PPO gate clip(ξ', ±bound): ξ' is J_t standardised against the window *before*
+        J_t joins it, whatever the rule, from the first iteration on (an empty window gives 0), and
+        without λ (JacckMa/pipo_verl 7f48e23, ``layback_utils.py:66-89,204-255``)."""
+        h = list(self.history)
+        if not h:
+            return 0.0
+        _, sigma, diff = self._standardize(J, h)
+        return max(-bound, min(bound, diff / (sigma + self.eps)))
 
     def push(self, J: float) -> None:
         """Step 9: J_t joins the window (the oldest value leaves once K are held); under the authors'

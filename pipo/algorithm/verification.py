@@ -12,6 +12,7 @@ import torch
 from verl.trainer.ppo.core_algos import get_policy_loss_fn
 from verl.workers.config import ActorConfig, PolicyLossConfig
 
+from pipo.algorithm import losses  # noqa: F401 - registers the authors' verification losses with verl
 from pipo.algorithm.feedback import Feedback
 
 
@@ -78,9 +79,14 @@ class Decision:
 
 
 def decide(
-    feedback: Feedback, has_previous: bool, rewards: torch.Tensor | None, response_mask: torch.Tensor | None
+    feedback: Feedback,
+    has_previous: bool,
+    rewards: torch.Tensor | None,
+    response_mask: torch.Tensor | None,
+    skip_zero: bool = True,
 ) -> Decision:
-    """The skip rules: no previous batch, δ undefined, no φ to apply, or every R_u = 0 ⇒ no verification step."""
+    """The skip rules: no previous batch, δ undefined, no φ to apply, or every R_u = 0 (``skip_zero``;
+    the authors' code steps anyway, on the KL term and the optimizer's momentum) ⇒ no verification step."""
     if not has_previous:
         return Decision(False, "no previous batch")
     if feedback.delta is None:
@@ -88,6 +94,6 @@ def decide(
     if rewards is None:
         return Decision(False, "no φ to apply (pipo.control=shuffle: no earlier δ to draw)")
     assert response_mask is not None
-    if not bool(((rewards != 0) & (response_mask > 0)).any()):
+    if skip_zero and not bool(((rewards != 0) & (response_mask > 0)).any()):
         return Decision(False, "every PI reward is zero")
     return Decision(True, "")

@@ -86,3 +86,36 @@ def test_the_reward_clamp_comes_before_lambda():
     controller.iteration(0.5 - 3e-6, backend.replay, explore)  # δ = −3e-6 / (0 + 1e-6) = −3
     # the authors: λ · clamp(δ · a, ±10) = 0.1 · [−10, 3]; the paper's φ_λ(δ)·a would give 0.1 · [−15, 3]
     torch.testing.assert_close(backend.rewards[-1], torch.tensor([[-1.0], [0.3]]), rtol=1e-4, atol=1e-6)
+
+
+def test_the_ppo_gate_reads_the_window_before_the_current_value_and_has_no_lambda():
+    settings = replace(PAPER, ppo_gate=2.0, reward_clip=10.0, sigma_floor=1e-6, diff_clip=5.0, eps=0.0, group_norm="l1")
+    controller, backend = PIPOController(settings, "ppo", group_size=1), Recorder()
+    assert controller.gate(0.7) == 0.0  # empty window: μ := J, ξ' = 0 (the first update has no gradient)
+    mask = torch.ones(2, 1)
+
+    def explore():
+        return Explored({}, "B", {"advantages": torch.tensor([[0.5], [-2.0]]), "response_mask": mask})
+
+    for J in (0.2, 0.4):
+        controller.iteration(J, backend.replay, explore)
+    # window [0.2, 0.4]: μ 0.3, population σ 0.1 ⇒ ξ'(0.35) = 0.5, ξ'(0.9) = 6 → clipped to 2
+    assert controller.gate(0.35) == pytest.approx(0.5)
+    assert controller.gate(0.9) == 2.0 and controller.gate(-0.9) == -2.0
+    controller.iteration(0.25, backend.replay, explore)  # δ = (0.25 − 0.3) / 0.1 = −0.5 < 0
+    # attribution Ā/(|Ā|+1e-6) ≈ ±1, reward clamp(δ·a, ±10) with no λ (the authors' ppo_layback ignores it)
+    torch.testing.assert_close(backend.rewards[-1], torch.tensor([[-0.5], [0.5]]), rtol=1e-4, atol=1e-6)
+    assert PIPOController(settings, "grpo", group_size=2).gate(0.9) is None  # group methods: no gate
+
+
+def test_the_authors_replay_runs_even_when_every_reward_is_zero():
+    mask = torch.ones(2, 1)
+
+    def explore():
+        return Explored({}, "B", {"advantages": torch.zeros(2, 1), "response_mask": mask})  # uniform groups
+
+    for skip_zero, steps in ((True, 0), (False, 1)):
+        controller, backend = PIPOController(replace(PAPER, skip_zero=skip_zero), "grpo", 2), Recorder()
+        for J in (0.2, 0.4, 0.9):
+            m = controller.iteration(J, backend.replay, explore)
+        assert len(backend.rewards) == steps and m["pipo/verified"] == float(not skip_zero)

@@ -188,19 +188,22 @@ def test_cli_writes_every_artefact_and_reports_skipped_records(tmp_path, capsys)
 
 def test_expected_cells_are_the_grid_cells_as_run_attributes():
     sweep = Sweep("small", "", [{"algorithm": ["ppo"], "pipo": ["off", "on"]}, {"pipo.window": ["4"]}], ["task=tool"])
-    base = {"model": "qwen3_4b_base", "task": "tool"}
-    paper = {"optimizer": "shared", "control": "none"}  # PIPO's verification update as the paper's
+    base = {"model": "qwen3_4b_base", "task": "tool", "recipe": "paper"}
+    paper = {"preset": "paper", "optimizer": "shared", "control": "none"}  # PIPO as the paper reads it
     assert expected_cells(sweep) == [
         {**base, "algorithm": "ppo", "pipo": False},
         {**base, "algorithm": "ppo", "pipo": True, "lam": 0.1, "window": 8, **paper},
         {**base, "algorithm": "grpo", "pipo": True, "lam": 0.1, "window": 4, **paper},
     ]
     assert expected_cells(Sweep("seeds", "", [{"seed": ["6", "21"]}]))[1] == {
-        "model": "qwen3_4b_base", "task": "math", "algorithm": "grpo", "pipo": True, "lam": 0.1, "window": 8,
+        "model": "qwen3_4b_base", "task": "math", "recipe": "paper", "algorithm": "grpo", "pipo": True, "lam": 0.1,
+        "window": 8,
         **paper, "seed": 21,
     }  # fmt: skip
     controls = expected_cells(Sweep("c", "", [{"pipo.optimizer": ["sgd"], "pipo.control": ["flip", "zero"]}]))
     assert [(c["optimizer"], c["control"]) for c in controls] == [("sgd", "flip"), ("sgd", "zero")]
+    authors = expected_cells(Sweep("a", "", [{"pipo": ["authors"], "recipe": ["authors"]}]))
+    assert (authors[0]["preset"], authors[0]["recipe"]) == ("authors", "authors")  # never matched by paper cells
 
 
 def test_after_a_sweep_ran_its_table_is_built_beside_the_records(tmp_path, capsys):

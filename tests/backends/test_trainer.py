@@ -321,3 +321,76 @@ def test_a_prompt_budget_ends_dapos_run_after_its_epochs_of_sampled_prompts(micr
     steps.task = dataclasses.replace(steps.task, train=steps.task.train[:64])
     steps.fit()
     assert steps.step == 3 and steps.cursor > 64
+
+
+def test_the_authors_verification_is_their_symmetric_loss_plus_kl_on_every_row(micro_overrides, tmp_path):
+    # pipo=authors on GRPO: −C·min(ρ, clip(ρ, 0.8, 1.2)) + β·low-var KL to the reference, token-mean over the
+    # whole batch (rows without a PI reward still carry the KL term), one AdamW step at the actor's rate
+    trainer = make_trainer(
+        [
+            *micro_overrides,
+            "pipo=authors",
+            "algorithm.mini_batch_size=8",
+            "scale.batch_divisor=4",
+            "pipo.lr=3e-3",
+            "scale.grad_clip=1e9",
+            "algorithm.kl_coef=0.5",
+        ],
+        tmp_path,
+    )
+    attribution = [0.3, -0.1, 0.2, 0.0, 0.25, -0.3, 0.0, 0.05] * 2
+    prev = previous_batch(trainer, attribution)
+    prev.batch["ref_log_probs"] = prev.batch["old_log_probs"] - 0.2
+    trainer.pipo.previous = prev
+    C = 0.7 * prev.attributions
+    model = copy.deepcopy(trainer.policy).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
+    b, mask = prev.batch, prev.response_mask
+    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], mask.shape[1])
+    ratio = torch.exp(lp - b["old_log_probs"])
+    pg = -C * torch.minimum(ratio, ratio.clamp(0.8, 1.2))
+    log_ref_ratio = b["ref_log_probs"] - lp
+    kl = (torch.exp(log_ref_ratio) - log_ref_ratio - 1).clamp(-10, 10)
+    loss = ((pg + 0.5 * kl) * mask).sum() / mask.sum()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    forwarded = []
+    trainer.policy.register_forward_hook(
+        lambda _m, _a, kw, _o: forwarded.append(len(kw["input_ids"])), with_kwargs=True
+    )
+
+    m = trainer.pipo.verify(Feedback(J=0.5, mu=0.4, sigma=0.1, delta=0.7, phi=0.7, history=8), trainer.replay)
+    assert m["pipo/verified"] == 1.0 and forwarded == [16] and m["pipo/replayed_fraction"] == 1.0
+    for (name, ours), theirs in zip(trainer.policy.state_dict().items(), model.state_dict().values(), strict=True):
+        assert torch.allclose(ours, theirs, atol=1e-6), name
+
+
+def spy(obj, name: str, calls: list) -> None:
+    """Record the positional arguments of each call of ``obj.name``."""
+    original = getattr(obj, name)
+
+    def wrapped(*args):
+        calls.append(args)
+        return original(*args)
+
+    setattr(obj, name, wrapped)
+
+
+def test_the_authors_j_is_the_trained_batchs_reward_and_their_ppo_gates_its_advantages(micro_overrides, tmp_path):
+    # DAPO keeps the informative groups only: J_t = their mean score (no overlong penalty in the authors'
+    # DAPO), not the mean over every sampled response that critic/score/mean reports
+    dapo = make_trainer([*micro_overrides, "algorithm=dapo", "pipo=authors", "recipe=authors"], tmp_path / "dapo")
+    signal_calls = []
+    spy(dapo, "learning_signal", signal_calls)
+    m = dapo.train_step(1)
+    trained_scores = signal_calls[0][2]
+    assert m["pipo/J"] == pytest.approx(trained_scores.mean().item())
+    assert m["pipo/J"] != pytest.approx(m["critic/score/mean"])  # uniform groups were dropped
+    # PPO: the first gate is 0 (empty window), so B_1's policy update has a zero gradient
+    ppo = make_trainer([*micro_overrides, "algorithm=ppo", "pipo=authors"], tmp_path / "ppo")
+    update_calls = []
+    spy(ppo, "exploration_update", update_calls)
+    m = ppo.train_step(1)
+    assert m["pipo/gate"] == 0.0 and update_calls[0][3]["advantages"].abs().sum() == 0
+    assert ppo.actor_cfg.policy_loss.loss_mode == "pipo_layback_ppo"  # and no dual clip, as their ppo_layback

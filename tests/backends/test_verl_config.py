@@ -206,3 +206,25 @@ def test_attention_is_sdpa_unless_flash_attn_imports(monkeypatch):
 
     requirements = importlib.metadata.requires("pipo-repro") or []
     assert not any(r.startswith("flash") for r in requirements)
+
+
+def test_table1_as_in_the_authors_scripts_plans_valid_verl_configs(monkeypatch):
+    # `python reproduce/table1.py --plan scale=paper backend=verl pipo=off,authors recipe=authors`, offline
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cells = plan(load_sweep("table1"), ["scale=paper", "backend=verl", "pipo=off,authors", "recipe=authors"])
+    assert len(cells) == 16 and not [c.problems for c in cells if c.problems]
+    for cell in cells:
+        cfg, v = cell.cfg, verl_config(cell.cfg, planning=True)
+        a, rollout, actor = cfg.algorithm.name, v.actor_rollout_ref.rollout, v.actor_rollout_ref.actor
+        assert (rollout.temperature, rollout.top_p) == ((0.7, 0.95) if a == "grpo" else (1.0, 1.0))
+        assert rollout.val_kwargs.do_sample and rollout.val_kwargs.temperature == 0.7 and not v.data.shuffle
+        assert actor.use_kl_loss == (a in ("grpo", "dapo"))  # GSPO without KL; PPO's is in the reward
+        assert v.reward.reward_manager.name == "naive"  # DAPO without the overlong penalty
+        assert actor.policy_loss.loss_mode == (
+            "pipo_layback_ppo" if a == "ppo" and cfg.pipo.enabled else {"gspo": "gspo"}.get(a, "vanilla")
+        )
+        if cfg.pipo.enabled:
+            assert (v.pipo.preset, v.pipo.window_rule, v.pipo.min_history, v.pipo.performance) == (
+                "authors", "authors", 8, "trained"
+            )
+            assert v.pipo.lr == 1e-6 and v.pipo.pi_loss == "authors" and v.pipo.kl_in_verification

@@ -54,6 +54,7 @@ def make_batch(step: int, accs: list[float], advantages: list[float]) -> TensorD
             "advantages": jagged([[a] * n for a, n in zip(advantages, LENGTHS, strict=True)]),
             "old_log_probs": jagged([(-torch.rand(n, generator=gen) - 0.1).tolist() for n in LENGTHS]),
             "ref_log_prob": jagged([[-1.0] * n for n in LENGTHS]),
+            "rm_scores": jagged([[0.0] * (n - 1) + [a] for a, n in zip(accs, LENGTHS, strict=True)]),
             "extra_fields": NonTensorStack(*[NonTensorData({"reward_extra_info": {"acc": a}}) for a in accs]),
             "uid": NonTensorStack(*[NonTensorData(f"{step}-{i // G}") for i in range(len(LENGTHS))]),
         },
@@ -100,6 +101,8 @@ class CPUActor:
             {
                 "lr": optimizer.param_groups[0]["lr"],
                 "kl": config.use_kl_loss,
+                "loss_mode": config.policy_loss.loss_mode,
+                "fields": sorted(data.keys()),
                 "advantages": padded["advantages"].clone(),
                 "old": padded["old_log_probs"].clone(),
                 "mini_batch_size": tu.get(data, "mini_batch_size"),
@@ -302,6 +305,41 @@ def test_verification_update_on_a_hand_made_previous_batch(trainer):
         trainer.exploration[-1]["advantages"].to_padded_tensor(0.0)[:, 0], torch.tensor([0.2, -0.2, 0.9, -0.9])
     )
     assert m4["pipo/units"] == sum(LENGTHS)
+
+
+def test_the_authors_semantics_on_the_workers(transfer_queue, monkeypatch):
+    # pipo=authors: J_t from the trained batch's sequence rewards, their window, their loss with the KL
+    # term (B_{t-1}'s reference log-probs kept for it), and one more scheduler step per verification
+    trainer = build_trainer(monkeypatch, "pipo=authors", "pipo.min_history=2")
+    actor = trainer.actor_rollout_wg.actor
+    run_step(trainer, 1, [0, 1, 0, 0], [0.4, -0.4, 0.8, -0.8])
+    m = run_step(trainer, 2, [1, 1, 0, 1], [0.4, -0.4, 0.8, -0.8])
+    window = [0.25, 0.25, 0.75]  # J_1 twice, J_2 already in: the authors' anchor
+    mu, sigma = sum(window) / 3, float(np.std(window))
+    assert m["pipo/J"] == 0.75 and m["pipo/mu"] == pytest.approx(mu) and m["pipo/sigma"] == pytest.approx(sigma)
+    assert m["pipo/delta"] == pytest.approx((0.75 - mu) / sigma)  # no ε
+    call = actor.calls[-1]
+    assert call["loss_mode"] == "pipo_layback" and call["kl"] is True and "ref_log_prob" in call["fields"]
+    assert call["lr"] == ETA_PI  # as given (the preset's default: scale.lr, the authors' constant rate)
+    # L1 within each group of 2: ±1 per response, times ξ, clamped to ±10 (ξ > 0 here: no λ)
+    xi = m["pipo/delta"]
+    expected = torch.tensor([[min(xi, 10.0) * s] * max(LENGTHS) for s in (1, -1, 1, -1)])
+    mask = torch.tensor([[1.0 if j < n else 0.0 for j in range(max(LENGTHS))] for n in LENGTHS])
+    torch.testing.assert_close(call["advantages"], expected * mask, rtol=1e-5, atol=1e-5)
+    engine = actor.engine  # the verification's scheduler step is kept: warm-up 2 of 4
+    assert engine.lr_scheduler.last_epoch == 2 and engine.optimizer.param_groups[0]["lr"] == pytest.approx(LR / 2)
+
+
+def test_the_authors_ppo_gates_the_current_batchs_advantages(transfer_queue, monkeypatch, hf_dir):
+    trainer = build_trainer(monkeypatch, "algorithm=ppo", f"model.hf_id={hf_dir}", "pipo=authors")
+    run_step(trainer, 1, [0, 1, 0, 0], [0.4, -0.4, 0.8, -0.8])
+    m = run_step(trainer, 2, [1, 1, 0, 1], [0.4, -0.4, 0.8, -0.8])
+    # step 1: an empty window gates by 0; step 2: (0.75 − 0.25) / 1 (σ of [J_1, J_1] is 0: counts as 1)
+    gated = [e["advantages"].to_padded_tensor(0.0)[:, 0] for e in trainer.exploration]
+    torch.testing.assert_close(gated[0], torch.zeros(4))
+    assert m["pipo/gate"] == pytest.approx(0.5)
+    torch.testing.assert_close(gated[1], 0.5 * torch.tensor([0.4, -0.4, 0.8, -0.8]))
+    assert trainer.config.actor_rollout_ref.actor.policy_loss.loss_mode == "pipo_layback_ppo"
 
 
 def test_pi_learning_rate_does_not_advance_the_schedule():

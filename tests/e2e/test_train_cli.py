@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,29 @@ def test_cell_record_and_pipo_metrics_from_the_record_alone(micro_overrides):
     forced = train([*ov, "force=true"])
     assert forced.returncode == 0 and "done already" not in forced.stdout + forced.stderr
     assert [r["pipo/J"] for r in rec.metrics()] == J  # same seed, same numbers
+
+
+def test_an_authors_cell_record_reproduces_their_anchor_sigma_and_xi(micro_overrides):
+    # pipo=authors: recompute what JacckMa/pipo_verl 7f48e23 does from the logged J values alone — a deque of
+    # maxlen K that J_t joins before μ, σ are read and again after the update (ray_trainer.py:1622, 1689),
+    # σ = population std, counted as 1 below 1e-6 or with one entry, ξ = clip(J − μ, ±5) / σ once 8 are held
+    ov = [*micro_overrides, "pipo=authors", "scale.steps=9", "scale.eval.every=9"]
+    proc = train(ov)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = record_of(ov).metrics()
+    window: deque[float] = deque(maxlen=8)
+    for r in rows:
+        J = r["pipo/J"]
+        window.append(J)
+        sigma = float(np.std(window)) if len(window) >= 2 else 1.0
+        sigma = 1.0 if sigma < 1e-6 else sigma
+        assert r["pipo/mu"] == pytest.approx(np.mean(window), rel=1e-9)
+        assert r["pipo/sigma"] == pytest.approx(sigma, rel=1e-9)
+        xi = float(np.clip(J - np.mean(window), -5, 5)) / sigma if len(window) >= 8 else None
+        assert r["pipo/delta"] == (None if xi is None else pytest.approx(xi, rel=1e-9))
+        window.append(J)
+    assert [r["pipo/delta"] is not None for r in rows] == [False] * 4 + [True] * 5  # from iteration 5 on
+    assert sum(r["pipo/verified"] for r in rows) > 0
 
 
 def test_kill_9_then_rerun_resumes_and_matches_an_uninterrupted_run(micro_overrides, tmp_path):

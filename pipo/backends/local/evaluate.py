@@ -1,4 +1,4 @@
-"""Evaluation: Pass@1 with one greedy sample per problem, and mean@k at the sampling temperature."""
+"""Evaluation: Pass@1 with one answer per problem (greedy by default), and mean@k at the sampling temperature."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ def evaluate(
     temperature: float,
     mean_at_k: int,
     batch_size: int,
+    pass1_temperature: float = 0.0,
 ) -> dict:
     """Per-benchmark counts (so any average can be recomputed) and their unweighted averages.
 
-    Pass@1 takes one greedy sample per problem; with ``mean_at_k`` > 0, that many samples per problem
-    at ``temperature`` give mean@k and the per-problem correct counts (for unbiased pass@k).
+    Pass@1 takes one answer per problem: greedy, or sampled at ``pass1_temperature`` when it is > 0
+    (the authors' validation); with ``mean_at_k`` > 0, that many samples per problem at ``temperature``
+    give mean@k and the per-problem correct counts (for unbiased pass@k).
     """
     out: dict = {"benchmarks": {}}
     for name, problems in benchmarks.items():
@@ -32,7 +34,9 @@ def evaluate(
             chunk = problems[i : i + batch_size]
             prompts = [p["prompt"] for p in chunk]
             truths = [p["ground_truth"] for p in chunk]
-            r = generate(model, tokenizer, prompts, 1, max_prompt_length, max_new_tokens, temperature, greedy=True)
+            greedy_pass = pass1_temperature == 0
+            t1 = temperature if greedy_pass else pass1_temperature
+            r = generate(model, tokenizer, prompts, 1, max_prompt_length, max_new_tokens, t1, greedy=greedy_pass)
             greedy += sum(verifier.many(r.responses, truths))
             if mean_at_k:
                 r = generate(model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature)

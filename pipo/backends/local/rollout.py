@@ -83,8 +83,10 @@ def generate(
     temperature: float,
     greedy: bool = False,
     with_log_probs: bool = False,
+    top_p: float = 1.0,
 ) -> Rollout:
-    """``n`` responses per prompt (greedy: one, decoded without sampling), in one batched call.
+    """``n`` responses per prompt (greedy: one, decoded without sampling), in one batched call, sampled
+    at ``temperature`` with nucleus ``top_p``.
 
     ``with_log_probs``: also keep log π(y_t | x, y_<t) of each sampled token from the logits the
     sampler drew it from (the behaviour policy's own; a recomputation agrees to float rounding).
@@ -106,7 +108,7 @@ def generate(
         eos_token_id=tokenizer.eos_token_id,
         output_logits=with_log_probs,
         return_dict_in_generate=True,
-        **({} if greedy else {"temperature": temperature, "top_k": 0, "top_p": 1.0}),
+        **({} if greedy else {"temperature": temperature, "top_k": 0, "top_p": top_p}),
     )
     was_training = model.training
     model.eval()

@@ -39,6 +39,7 @@ from pipo.algorithm import (
 )
 from pipo.algorithm.pi_optimizer import UpdateCosine, verification_optimizer
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
+from pipo.algorithm.settings import NO_DUAL_CLIP, verification_loss_name
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
 from pipo.backends.local.flat_params import FlatParameters, flat_optimizer_state
@@ -130,24 +131,33 @@ class LocalTrainer:
         self.eval_verifier = get_verifier(cfg.task.eval_verifier or cfg.task.verifier)
         self.prompts_per_step = a.batch_size // s.batch_divisor
         self.mini_batch = a.mini_batch_size // s.batch_divisor * a.rollout_n  # responses per optimizer step
-        self.actor_cfg = actor_config(
-            a.policy_loss, a.loss_agg_mode, a.clip_ratio_low, a.clip_ratio_high, a.clip_ratio_c, a.rollout_n
-        )
         self.pipo = self.pi_optimizer = None
         if cfg.pipo.enabled:
             self.pipo = PIPOController(PIPOSettings.from_config(cfg.pipo), a.name, a.rollout_n, seed=cfg.seed)
             self.pi_optimizer = verification_optimizer(cfg.pipo.optimizer, self.optimizer)
+        # the authors' gated PPO trains B_t without the dual clip too (docs/FIDELITY.md row 12)
+        loss = NO_DUAL_CLIP if self.pipo is not None and self.pipo.gated else a.policy_loss
+        self.actor_cfg = self._actor_config(loss)
+        pi_loss = verification_loss_name(cfg.pipo.pi_loss, loss, self.critic is not None)
+        self.pi_actor_cfg = self._actor_config(pi_loss)
         self.step = 0
         self.cursor = 0  # training problems consumed so far
 
+    def _actor_config(self, loss: str):
+        a = self.cfg.algorithm
+        return actor_config(loss, a.loss_agg_mode, a.clip_ratio_low, a.clip_ratio_high, a.clip_ratio_c, a.rollout_n)
+
     # -- data --------------------------------------------------------------------------------
     def next_problems(self, count: int) -> list[dict]:
-        """The next ``count`` training problems: epochs of seeded permutations of the train split."""
+        """The next ``count`` training problems: epochs of seeded permutations of the train split
+        (``scale.shuffle=false``: epochs of the split in its own order)."""
         n = len(self.task.train)
         out = []
         for pos in range(self.cursor, self.cursor + count):
             epoch, i = divmod(pos, n)
-            out.append(self.task.train[np.random.default_rng([self.cfg.seed, epoch]).permutation(n)[i]])
+            if self.cfg.scale.shuffle:
+                i = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)[i]
+            out.append(self.task.train[i])
         self.cursor += count
         return out
 
@@ -171,6 +181,7 @@ class LocalTrainer:
                 s.max_response_length,
                 s.temperature,
                 with_log_probs=True,
+                top_p=s.top_p,
             )
             scores = torch.tensor(self.verifier.many(roll.responses, [problems[g]["ground_truth"] for g in roll.group]))
             all_scores.append(scores)
@@ -212,11 +223,13 @@ class LocalTrainer:
         m.update(sampling, **{"timing/gen": time.perf_counter() - t0})
 
         # 1. performance estimate J_t: mean verifier score of every response sampled from π_θt
+        # (pipo.performance=trained: mean sequence reward of the batch trained on, below)
         J = all_scores.mean().item()
         m.update({"critic/score/mean": J, "response_length/mean": roll.response_mask.sum(-1).mean().item()})
+        trained_J = self.pipo is not None and self.cfg.pipo.performance == "trained"
 
         if not len(scores):  # DAPO kept no group: nothing to attribute or train on this iteration
-            if self.pipo is not None:
+            if self.pipo is not None and not trained_J:  # (no trained batch: no J_t, PIPO waits)
                 m.update(self.pipo.idle(J, self.replay))
             m["timing/step"] = time.perf_counter() - t0
             return m
@@ -233,6 +246,12 @@ class LocalTrainer:
         t = time.perf_counter()
         signal = self.learning_signal(problems, roll, scores, old_lp, ref_lp, m)
         m["timing/signal"] = time.perf_counter() - t  # incl. PPO's values, SDPO's teacher forward
+        sequence_rewards = signal.pop("sequence_rewards")
+        if trained_J:
+            J = sequence_rewards.mean().item()
+        if self.pipo is not None and (gate := self.pipo.gate(J)) is not None:  # the authors' PPO
+            signal["advantages"] = signal["advantages"] * gate
+            m["pipo/gate"] = gate
 
         def explore() -> Explored:  # 8. the base algorithm's update on B_t
             t = time.perf_counter()
@@ -245,6 +264,8 @@ class LocalTrainer:
                 "response_mask": roll.response_mask,
                 "old_log_probs": old_lp,
             }
+            if ref_lp is not None and self.cfg.pipo.kl_in_verification:  # the reference is frozen
+                batch["ref_log_probs"] = ref_lp
             return Explored(out, batch, {**signal, "response_mask": roll.response_mask})
 
         if self.pipo is None:
@@ -255,7 +276,8 @@ class LocalTrainer:
         return m
 
     def learning_signal(self, problems, roll: Rollout, scores, old_lp, ref_lp, m: dict) -> dict[str, torch.Tensor]:
-        """Advantages (PPO, GRPO, GSPO, DAPO) or teacher log-probs (SDPO) of B_t, as the base algorithm defines them."""
+        """Advantages (PPO, GRPO, GSPO, DAPO) or teacher log-probs (SDPO) of B_t, as the base algorithm defines
+        them, and ``sequence_rewards``: each response's summed (shaped) reward, its score for SDPO."""
         a, s = self.cfg.algorithm, self.cfg.scale
         mask = roll.response_mask
         if self.teacher is not None:
@@ -264,6 +286,7 @@ class LocalTrainer:
             )
             m["sdpo/demo_fraction"] = has_teacher.float().mean().item()
             return {
+                "sequence_rewards": scores.float(),
                 "teacher_log_probs": teacher_lp,
                 "student_log_probs": old_lp,
                 "distill_mask": mask * has_teacher[:, None],
@@ -290,7 +313,7 @@ class LocalTrainer:
             adv, returns = get_adv_estimator_fn(a.adv_estimator)(
                 token_level_rewards=token_rewards, values=values, response_mask=mask, gamma=a.gamma, lam=a.gae_lambda
             )
-            return {"advantages": adv, "returns": returns, "values": values}
+            return {"advantages": adv, "returns": returns, "values": values, "sequence_rewards": token_rewards.sum(-1)}
         estimator = get_adv_estimator_fn(a.adv_estimator)
         kwargs = {
             "token_level_rewards": token_rewards,
@@ -300,7 +323,7 @@ class LocalTrainer:
         }
         accepted = inspect.signature(estimator).parameters  # verl's outcome estimators differ in their options
         adv, _ = estimator(**{k: v for k, v in kwargs.items() if k in accepted})
-        return {"advantages": adv}
+        return {"advantages": adv, "sequence_rewards": token_rewards.sum(-1)}
 
     def exploration_update(self, roll: Rollout, old_lp, ref_lp, signal: dict, step: int) -> dict[str, float]:
         a, s = self.cfg.algorithm, self.cfg.scale
@@ -331,12 +354,14 @@ class LocalTrainer:
         return m
 
     def replay(self, batch: dict[str, torch.Tensor], rewards: torch.Tensor, lr: float) -> dict[str, float]:
-        """Step 7's update: the base policy loss on the stored ``batch`` with ``rewards`` as advantages,
-        at ``lr``, with ``pipo.optimizer``'s optimizer. Rows whose rewards are all zero add no gradient
-        and are not forwarded."""
+        """Step 7's update: the verification loss (``pipo.pi_loss``; the base policy loss by default) on the
+        stored ``batch`` with ``rewards`` as advantages, at ``lr``, with ``pipo.optimizer``'s optimizer,
+        and the KL loss with ``pipo.kl_in_verification``. Without a KL term, rows whose rewards are all
+        zero add no gradient and are not forwarded."""
         mask = batch["response_mask"]
-        loss_fn = self._policy_gradient_loss(batch["old_log_probs"], rewards, mask, None)
-        active = ((rewards != 0) & (mask > 0)).any(-1)
+        ref_lp = batch.get("ref_log_probs") if self.cfg.pipo.kl_in_verification else None
+        loss_fn = self._policy_gradient_loss(batch["old_log_probs"], rewards, mask, ref_lp, self.pi_actor_cfg)
+        active = None if ref_lp is not None else ((rewards != 0) & (mask > 0)).any(-1)
         with UpdateCosine(self.pi_optimizer) as cosine:
             upd = self.actor_pass(
                 batch["input_ids"],
@@ -357,13 +382,15 @@ class LocalTrainer:
         }
 
     # -- losses ------------------------------------------------------------------------------
-    def _policy_gradient_loss(self, old_lp, advantages, mask, ref_lp) -> LossFn:
-        """The base algorithm's registered verl policy loss (+ KL loss when it has one)."""
+    def _policy_gradient_loss(self, old_lp, advantages, mask, ref_lp, config=None) -> LossFn:
+        """A registered verl policy loss (``config``'s; default the base algorithm's) + the KL loss when the
+        algorithm has one and ``ref_lp`` is given."""
         a = self.cfg.algorithm
+        config = config or self.actor_cfg
 
         def loss_fn(lp: torch.Tensor, rows: torch.Tensor, sl: slice) -> tuple[torch.Tensor, dict[str, float]]:
             totals = _batch_totals(mask[sl])  # the mini-batch's normalisation, whichever rows are forwarded
-            loss, pg = policy_loss(self.actor_cfg, lp, old_lp[rows], advantages[rows], mask[rows], **totals)
+            loss, pg = policy_loss(config, lp, old_lp[rows], advantages[rows], mask[rows], **totals)
             stats = {"pg_loss": loss.item(), "pg_clipfrac": pg["actor/pg_clipfrac"], "ppo_kl": pg["actor/ppo_kl"]}
             if ref_lp is not None and a.use_kl_loss:
                 kl = agg_loss(kl_penalty(lp, ref_lp[rows], a.kl_type), mask[rows], a.loss_agg_mode, **totals)
@@ -554,6 +581,7 @@ class LocalTrainer:
             s.temperature,
             s.eval.mean_at_k,
             s.eval.batch_size,
+            s.eval.temperature,
         )
         result.update(step=self.step, seconds=time.perf_counter() - t)
         self.record.add_eval(result)

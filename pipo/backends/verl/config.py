@@ -23,6 +23,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipo.algorithm.algorithms import needs_critic, needs_self_teacher
+from pipo.algorithm.settings import NO_DUAL_CLIP
 from pipo.cell import label, run_dir
 from pipo.config import ConfigError, budget
 
@@ -82,6 +83,11 @@ def attention(choice: str) -> str:
     return choice
 
 
+def gated_ppo(cfg: DictConfig) -> bool:
+    """The authors' PPO variant (``pipo.ppo_gate``): B_t trains on gated advantages without the dual clip."""
+    return cfg.pipo.enabled and cfg.pipo.ppo_gate is not None and needs_critic(cfg.algorithm)
+
+
 def cell_values(cfg: DictConfig) -> dict[str, Any]:
     """The verl keys a cell sets (dotted key → value), from Table 5 of the paper and ``conf/``."""
     a, s, t, m, b = cfg.algorithm, cfg.scale, cfg.task, cfg.model, cfg.backend.setup
@@ -96,6 +102,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "data.max_prompt_length": s.max_prompt_length,
         "data.max_response_length": s.max_response_length,
         "data.seed": cfg.seed,
+        "data.shuffle": s.shuffle,
         "data.filter_overlong_prompts": True,
         "data.truncation": "left",
         "actor_rollout_ref.model.path": m.hf_id,
@@ -109,7 +116,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         f"{actor}.ppo_mini_batch_size": a.mini_batch_size // div,
         f"{actor}.use_dynamic_bsz": True,
         f"{actor}.ppo_max_token_len_per_gpu": b.max_token_len_per_gpu,
-        f"{actor}.policy_loss.loss_mode": a.policy_loss,
+        f"{actor}.policy_loss.loss_mode": NO_DUAL_CLIP if gated_ppo(cfg) else a.policy_loss,
         f"{actor}.loss_agg_mode": a.loss_agg_mode,
         f"{actor}.clip_ratio_low": a.clip_ratio_low,
         f"{actor}.clip_ratio_high": a.clip_ratio_high,
@@ -123,15 +130,18 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         f"{rollout}.name": b.rollout,
         f"{rollout}.n": a.rollout_n,
         f"{rollout}.temperature": s.temperature,
+        f"{rollout}.top_p": s.top_p,
         f"{rollout}.gpu_memory_utilization": b.gpu_memory_utilization,
         f"{rollout}.tensor_model_parallel_size": b.tensor_parallel_size,
         f"{rollout}.log_prob_use_dynamic_bsz": True,
         f"{rollout}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu,
         f"{rollout}.calculate_log_probs": True,
-        # Pass@1 is one greedy sample per problem (docs/ALGORITHM.md, "Evaluation choices")
+        # Pass@1 is one answer per problem, greedy (docs/ALGORITHM.md, "Evaluation choices") unless
+        # scale.eval.temperature samples it (the authors' validation)
         f"{rollout}.val_kwargs.n": 1,
-        f"{rollout}.val_kwargs.do_sample": False,
-        f"{rollout}.val_kwargs.temperature": 0.0,
+        f"{rollout}.val_kwargs.do_sample": s.eval.temperature > 0,
+        f"{rollout}.val_kwargs.temperature": s.eval.temperature,
+        f"{rollout}.val_kwargs.top_p": 1.0,
         f"{ref}.log_prob_use_dynamic_bsz": True,
         f"{ref}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu,
         f"{ref}.fsdp_config.param_offload": True,

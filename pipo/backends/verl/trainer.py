@@ -37,7 +37,15 @@ from verl.workers.utils.padding import response_to_nested
 
 from pipo.algorithm.algorithms import base_algorithm
 from pipo.algorithm.controller import Explored, PIPOController, PIPOSettings
-from pipo.backends.verl.worker import PI_LR_KEY, PI_OPTIMIZER_KEY, PIPOActorRolloutRefWorker
+from pipo.algorithm.settings import verification_loss_name
+from pipo.backends.verl.worker import (
+    PI_KL_KEY,
+    PI_LOSS_KEY,
+    PI_LR_KEY,
+    PI_OPTIMIZER_KEY,
+    PI_SCHEDULE_KEY,
+    PIPOActorRolloutRefWorker,
+)
 from pipo.config import CONF_DIR
 
 log = logging.getLogger(__name__)
@@ -71,6 +79,17 @@ def performance(scores: list[float], filtered: dict[float, int] | None, group_si
     if count == 0:
         raise ValueError("J_t is undefined: the step sampled no responses")
     return total / count
+
+
+def trained_performance(fields: TensorDict, tags: list[dict]) -> float:
+    """J_t under ``pipo.performance=trained`` (the authors'): the mean summed ``token_level_rewards`` of the
+    responses the update trains on (DAPO: after its filter; PPO: the KL penalty in the reward included)."""
+    key = "token_level_rewards" if "token_level_rewards" in fields.keys() else "rm_scores"  # (no KL in the reward)
+    rewards = fields[key].to_padded_tensor(0.0).sum(-1)
+    kept = [i for i, tag in enumerate(tags) if not tag.get("is_padding", False)]
+    if not kept:
+        raise ValueError("J_t is undefined: the step trains on no responses")
+    return rewards[kept].mean().item()
 
 
 def verifier_scores(fields: TensorDict, tags: list[dict]) -> list[float]:
@@ -174,12 +193,27 @@ class PIPOTrainer(PPOTrainerSync):
     def _update_actor(self, batch, metrics: dict):
         fields = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id)
         n = self.config.actor_rollout_ref.rollout.n
-        J = performance(verifier_scores(fields, batch.tags), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)  # 1
+        if self.pipo.performance == "trained":  # 1
+            J = trained_performance(fields, batch.tags)
+        else:
+            J = performance(verifier_scores(fields, batch.tags), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)
+        if (gate := self.pipo_controller.gate(J)) is not None:  # the authors' PPO: B_t's advantages gated
+            fields["advantages"] = fields["advantages"] * gate
+            tq.kv_batch_put(
+                keys=batch.keys,
+                partition_id=batch.partition_id,
+                fields=fields.select("advantages"),
+                tags=batch.tags,
+            )
+            metrics["pipo/gate"] = gate
         updated = []
 
         def explore() -> Explored:  # 8: verl's own actor update (its metrics go to ``metrics``)
             updated.append(super(PIPOTrainer, self)._update_actor(batch, metrics))
-            kept = fields.exclude(*[k for k in NOT_REPLAYED if k in fields.keys()])  # B_t's training fields
+            dropped = [k for k in NOT_REPLAYED if k in fields.keys()]
+            if self.pipo.kl_in_verification:  # the reference is frozen: its B_t log-probs are B_{t-1}'s next time
+                dropped = [k for k in dropped if k != "ref_log_prob"]
+            kept = fields.exclude(*dropped)  # B_t's training fields
             if "agent_loss_mask" in kept.keys():  # SDPO trained on its demonstrated tokens; the replay on all
                 kept["loss_mask"] = kept.pop("agent_loss_mask")
             return Explored({}, (kept, [dict(tag) for tag in batch.tags]), attribution_inputs(fields))
@@ -226,6 +260,9 @@ class PIPOTrainer(PPOTrainerSync):
             "temperature": self.config.actor_rollout_ref.rollout.temperature,
             PI_LR_KEY: float(lr),
             PI_OPTIMIZER_KEY: self.pipo.optimizer,
+            PI_LOSS_KEY: verification_loss_name(self.pipo.pi_loss, actor.policy_loss.loss_mode, self.use_critic),
+            PI_KL_KEY: bool(self.pipo.kl_in_verification),
+            PI_SCHEDULE_KEY: bool(self.pipo.scheduler_step),
         }
 
     # --- checkpoints ----------------------------------------------------------------------------

@@ -5,6 +5,8 @@ steps the LR scheduler. The verification update (docs/ALGORITHM.md, step 7) must
 with the base algorithm's policy loss alone (no KL, no entropy term), with ``pipo.optimizer``'s
 optimizer (``pipo.algorithm.pi_optimizer``; ``separate`` keeps its state in each checkpoint), and
 must not advance the schedule: the exploration update that follows is the iteration's one scheduled step.
+The authors' semantics (``pipo=authors``) switch the last three: their loss (``pipo.pi_loss``), the KL
+term kept (``pipo.kl_in_verification``), one more scheduler step (``pipo.scheduler_step``).
 
 For SDPO (``pipo.backends.verl.sdpo``) the worker's reference model is the EMA teacher: the actor's
 loss becomes SDPO's (``use_sdpo_loss``), the teacher follows the actor (``ema_update_teacher``) and
@@ -30,19 +32,27 @@ from verl.workers.engine_workers import ActorRolloutRefWorker
 from verl.workers.utils.losses import ppo_loss
 from verl.workers.utils.padding import no_padding_2_padding
 
+from pipo.algorithm import losses  # noqa: F401 - registers the authors' verification losses in this process
 from pipo.algorithm.pi_optimizer import UpdateCosine, verification_optimizer
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 
 PI_LR_KEY = "pipo_lr"  # the η_PI of a verification batch, sent with it (non-tensor data)
 PI_OPTIMIZER_KEY = "pipo_optimizer"  # and the verification optimizer's kind (pipo.optimizer)
+PI_LOSS_KEY = "pipo_loss_mode"  # the verification loss's registered name (pipo.pi_loss)
+PI_KL_KEY = "pipo_kl"  # whether the actor's KL loss term stays in it (pipo.kl_in_verification)
+PI_SCHEDULE_KEY = "pipo_scheduler_step"  # whether it advances the LR schedule (pipo.scheduler_step)
 TEACHER_DIR = "sdpo_teacher"  # in a checkpoint folder: each rank's shard of the EMA teacher
 PI_OPTIMIZER_DIR = "pipo_optimizer"  # each rank's state of a separate verification optimizer
 
 
 @contextmanager
-def pi_learning_rate(optimizer: torch.optim.Optimizer, scheduler: Any | None, lr: float) -> Iterator[None]:
+def pi_learning_rate(
+    optimizer: torch.optim.Optimizer, scheduler: Any | None, lr: float, advance_schedule: bool = False
+) -> Iterator[None]:
     """Run the block at learning rate ``lr``; afterwards the optimizer's learning rates and the
-    scheduler's state (its step count) are what they were, whatever the block stepped."""
+    scheduler's state (its step count) are what they were, whatever the block stepped.
+    ``advance_schedule`` (the authors'): the scheduler keeps the step the block took, and the learning
+    rates become the schedule's."""
     saved_lrs = [group["lr"] for group in optimizer.param_groups]
     saved_schedule = scheduler.state_dict() if scheduler is not None else None
     for group in optimizer.param_groups:
@@ -50,7 +60,9 @@ def pi_learning_rate(optimizer: torch.optim.Optimizer, scheduler: Any | None, lr
     try:
         yield
     finally:
-        if scheduler is not None:
+        if scheduler is not None and advance_schedule:
+            saved_lrs = scheduler.get_last_lr()
+        elif scheduler is not None:
             scheduler.load_state_dict(saved_schedule)
         for group, saved in zip(optimizer.param_groups, saved_lrs, strict=True):
             group["lr"] = saved
@@ -85,9 +97,14 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if hasattr(t, "to_local") else t
 
 
-def verification_loss_config(actor_config: Any) -> Any:
-    """The actor's loss config without the KL and entropy terms (the base algorithm's policy loss only)."""
-    return dataclasses.replace(actor_config, use_kl_loss=False, entropy_coeff=0.0)
+def verification_loss_config(actor_config: Any, loss_mode: str | None = None, kl: bool = False) -> Any:
+    """The actor's loss config for the verification update: the policy loss ``loss_mode`` (default the
+    actor's), no entropy term, and the KL loss term only with ``kl`` (and only if the actor has one)."""
+    policy = actor_config.policy_loss
+    if loss_mode is not None:
+        policy = dataclasses.replace(policy, loss_mode=loss_mode)
+    use_kl = bool(kl and actor_config.use_kl_loss)
+    return dataclasses.replace(actor_config, use_kl_loss=use_kl, entropy_coeff=0.0, policy_loss=policy)
 
 
 class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
@@ -113,11 +130,14 @@ class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
             engine.optimizer,
             self.pi_optimizer(tu.pop(data, key=PI_OPTIMIZER_KEY, default="shared")),
         )
+        loss_mode, kl = tu.pop(data, key=PI_LOSS_KEY, default=None), tu.pop(data, key=PI_KL_KEY, default=False)
+        advance = bool(tu.pop(data, key=PI_SCHEDULE_KEY, default=False))
         stock_loss = self.loss_fn
-        self.actor.set_loss_fn(partial(ppo_loss, config=verification_loss_config(stock_loss.keywords["config"])))
+        config = verification_loss_config(stock_loss.keywords["config"], loss_mode, kl)
+        self.actor.set_loss_fn(partial(ppo_loss, config=config))
         engine.optimizer = optimizer  # verl's optimizer_step steps engine.optimizer
         try:
-            with pi_learning_rate(optimizer, engine.lr_scheduler, lr), UpdateCosine(optimizer) as cosine:
+            with pi_learning_rate(optimizer, engine.lr_scheduler, lr, advance), UpdateCosine(optimizer) as cosine:
                 output = self.actor.train_mini_batch(data=data)
         finally:
             engine.optimizer = actor_optimizer
