@@ -37,12 +37,16 @@ def signature(cfg: DictConfig | dict) -> str:
 
 
 def label(cfg: DictConfig) -> str:
-    """A readable name, e.g. ``grpo+pipo(λ=0.1,K=8) · qwen3_4b_base · math · seed 42``."""
+    """A readable name, e.g. ``grpo+pipo(λ=0.1,K=8) · qwen3_4b_base · math · seed 42`` (``…,authors)`` for
+    ``pipo=authors``, ``· recipe=authors``)."""
     algo = cfg.algorithm.name
     if cfg.pipo.enabled:
-        extra = [v for v, default in ((cfg.pipo.optimizer, "shared"), (cfg.pipo.control, "none")) if v != default]
-        algo += f"+pipo(λ={cfg.pipo.lam:g},K={cfg.pipo.window}{''.join(',' + v for v in extra)})"
-    return f"{algo} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}"
+        p = cfg.pipo
+        given = ((p.preset, "paper"), (p.optimizer, "shared"), (p.control, "none"))
+        extra = [v for v, default in given if v != default]
+        algo += f"+pipo(λ={p.lam:g},K={p.window}{''.join(',' + v for v in extra)})"
+    recipe = "" if cfg.recipe == "paper" else f" · recipe={cfg.recipe}"
+    return f"{algo} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}{recipe}"
 
 
 def run_dir(cfg: DictConfig, sig: str | None = None) -> Path:
