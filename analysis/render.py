@@ -1,9 +1,12 @@
 """A :class:`~analysis.tables.Table` as LaTeX (booktabs), Markdown and CSV, in three views.
 
 - ``main``: the reproduced values (mean ± std over seeds where there are several), the best of each
-  column and block in bold (the untrained base model's row aside);
-- ``paper``: each reproduced value beside the paper's, with the difference;
-- ``diff``: PIPO − base per column with a 95% bootstrap interval over seeds (only with seeds).
+  column and block in bold (the untrained base model's row aside), † on a +PIPO value whose
+  difference to its base algorithm has a 95% interval that excludes 0;
+- ``paper``: each reproduced value beside the paper's, with the difference; a first row gives each
+  benchmark's size and the points one problem is worth, ‡ marks a paper +PIPO value whose difference
+  to the paper's base row is smaller than that;
+- ``diff``: PIPO − base per column with its 95% interval (``analysis.tables.pipo_minus_base``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,20 @@ import math
 import unicodedata
 from pathlib import Path
 
-from analysis.tables import MISSING, ROW_LABELS, Table, pipo_minus_base
+from analysis.tables import MISSING, ROW_LABELS, Table, pipo_minus_base, significant
+
+SIGNIFICANT = "†"  # main view: the PIPO − base interval excludes 0
+BELOW_ONE_PROBLEM = "‡"  # paper view: the paper's own PIPO − base is smaller than one problem
+NOTES = {
+    SIGNIFICANT: "† PIPO − base: its 95% interval (paired bootstrap over problems, and seeds) excludes 0",
+    BELOW_ONE_PROBLEM: "‡ the paper's PIPO − base on this benchmark is smaller than one problem",
+}
 
 _LATEX_ESCAPES = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\~{}"}
 _UNICODE = {
     "λ": r"$\lambda$", "δ": r"$\delta$", "φ": r"$\varphi$", "μ": r"$\mu$", "σ": r"$\sigma$", "∈": r"$\in$",
     "×": r"$\times$", "±": r"$\pm$", "−": "$-$", "≥": r"$\geq$", "≤": r"$\leq$", "—": "---", "–": "--", "→": r"$\to$",
+    "†": r"$^\dagger$", "‡": r"$^\ddagger$",
 }  # fmt: skip
 
 
@@ -71,18 +82,37 @@ def cell_text(table: Table, key: tuple, view: str, diffs: dict, best: set[tuple]
     if cell is None:
         return MISSING, False
     text = _fmt(cell.mean) + (f" ± {cell.std:.1f}" if len(cell.values) > 1 else "")
+    if view == "main" and significant(diffs.get(key)):
+        text += SIGNIFICANT
     if view == "paper":
         ref = table.paper.get(key)
-        text += f" ({MISSING})" if ref is None else f" ({ref:.1f}, {_signed(cell.mean - ref)})"
+        flag = BELOW_ONE_PROBLEM if paper_diff_below_one_problem(table, key) else ""
+        text += f" ({MISSING})" if ref is None else f" ({ref:.1f}{flag}, {_signed(cell.mean - ref)})"
     return text, view == "main" and key in best
+
+
+def paper_diff_below_one_problem(table: Table, key: tuple) -> bool:
+    """A +PIPO row's paper value differs from the paper's base row by less than one problem's points."""
+    row, block, col = key
+    base, n = table.pipo_rows.get(row), table.sizes.get((block, col))
+    if base is None or not n or col == "AVG":
+        return False
+    ours, theirs = table.paper.get(key), table.paper.get((base, block, col))
+    return ours is not None and theirs is not None and abs(ours - theirs) < 100.0 / n
 
 
 def _grid(table: Table, view: str) -> tuple[list[str], list[tuple[str, list[str]]], list[list[tuple[str, bool]]]]:
     """Row-label headers, column blocks and the body cells of ``view``."""
     best = _best(table) if view == "main" else set()
-    diffs = pipo_minus_base(table) if view == "diff" else {}
+    diffs = pipo_minus_base(table) if view in ("main", "diff") else {}
     rows = list(table.pipo_rows) if view == "diff" else table.rows
     body = []
+    if view == "paper" and table.sizes:  # each benchmark's size and one problem's worth in points
+        line = [("Problems (pts each)", False)] + [("", False)] * (len(table.row_keys) - 1)
+        for block, columns in table.blocks:
+            sizes = [table.sizes.get((block, c)) for c in columns]
+            line += [(f"{n} ({100 / n:.1f})" if n else "", False) for n in sizes]
+        body.append(line)
     for r in rows:
         line = [(f"{v:g}" if isinstance(v, float) else str(v), False) for v in r]
         for block, columns in table.blocks:
@@ -105,6 +135,11 @@ def to_csv(table: Table, view: str = "main") -> str:
     return buf.getvalue()
 
 
+def notes(body: list[list[tuple[str, bool]]]) -> list[str]:
+    """The legend of the markers that occur in ``body``."""
+    return [note for mark, note in NOTES.items() if any(mark in text for line in body for text, _ in line)]
+
+
 def to_markdown(table: Table, view: str = "main") -> str:
     labels, blocks, body = _grid(table, view)
     head = [*labels, *_headers(table, blocks)]
@@ -114,7 +149,8 @@ def to_markdown(table: Table, view: str = "main") -> str:
     ]
     for line in body:
         lines.append("| " + " | ".join(f"**{t}**" if bold else t for t, bold in line) + " |")
-    return "\n".join(lines) + "\n"
+    legend = notes(body)
+    return "\n".join([*lines, "", *legend] if legend else lines) + "\n"
 
 
 def to_latex(table: Table, view: str = "main", caption: str = "") -> str:
@@ -122,6 +158,7 @@ def to_latex(table: Table, view: str = "main", caption: str = "") -> str:
     labels, blocks, body = _grid(table, view)
     n_cols = sum(len(c) for _, c in blocks)
     out = [r"\begin{table}[t]", r"\centering", r"\small"]
+    caption = ". ".join(filter(None, [caption, *notes(body)]))
     if caption:
         out.append(r"\caption{" + tex_escape(caption) + "}")
     out += [r"\begin{tabular}{" + "l" * len(labels) + "r" * n_cols + "}", r"\toprule"]
@@ -137,7 +174,7 @@ def to_latex(table: Table, view: str = "main", caption: str = "") -> str:
     for i, line in enumerate(body):
         cells = [r"\textbf{" + tex_escape(t) + "}" if bold else tex_escape(t) for t, bold in line]
         out.append(" & ".join(cells) + r" \\")
-        if i == 0 and line[0][0] == "Base Model":
+        if i == 0 and line[0][0] in ("Base Model", "Problems (pts each)"):
             out.append(r"\midrule")
     out += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(out) + "\n"

@@ -4,6 +4,10 @@ A table is read from the cells of its sweep (``sweeps/<name>.yaml``: the grid sa
 belong to it, its ``table:`` section how they are laid out). Values are recomputed from each run's
 per-benchmark counts; AVG is the unweighted mean of the benchmark columns, per run, then averaged
 over seeds. A cell with no finished run is shown as "—" and listed.
+
+Each PIPO − base difference has a 95% interval: a paired bootstrap over the problems of each
+benchmark (the runs' per-problem outcomes), over the seeds as well when the rows have several; runs
+recorded before per-problem outcomes fall back to a bootstrap over seeds (two or more per row).
 """
 
 from __future__ import annotations
@@ -64,6 +68,9 @@ class Table:
     missing: list[str] = field(default_factory=list)
     paper: dict[tuple, float] = field(default_factory=dict)  # (row, block label, column) -> paper value
     pipo_rows: dict[tuple, tuple] = field(default_factory=dict)  # +PIPO row -> its base algorithm's row
+    # (row, block) -> seed -> benchmark -> problem id -> Pass@1 outcome, of the runs that recorded them
+    outcomes: dict[tuple, dict[int, dict[str, dict[str, float]]]] = field(default_factory=dict)
+    sizes: dict[tuple, int] = field(default_factory=dict)  # (block, benchmark) -> problems evaluated
     _diffs: dict | None = field(default=None, repr=False)
 
     def column_label(self, column: str) -> str:
@@ -141,6 +148,8 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
     missing: list[str] = []
     base_done: set[str] = set()
     pipo_rows: dict[tuple, tuple] = {}
+    outcomes: dict[tuple, dict] = {}
+    sizes: dict[tuple, int] = {}
     for grid_cell in grid_cells(sweep):
         cell = run_attributes(grid_cell)
         row = tuple(_row_value(cell, k) for k in spec.rows)
@@ -164,6 +173,12 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
                 continue
             for col, v in values.items():
                 cells.setdefault((row, block, col), Cell([])).values.append(v)
+            if spec.metric == "pass@1":
+                last = run.evals[-1]["benchmarks"]
+                sizes.update({(block, e.get("stands_for", s)): int(e["n"]) for s, e in last.items()})
+                per = {e.get("stands_for", s): e["per_problem"] for s, e in last.items() if "per_problem" in e}
+                if all(b in per for b in bench):
+                    outcomes.setdefault((row, block), {})[int(run.seed)] = per
             if spec.base_row and block not in base_done and run.evals and run.evals[0]["step"] == 0:
                 first = run.evals[0]["benchmarks"]
                 base = {e.get("stands_for", s): 100.0 * e["correct"] / e["n"] for s, e in first.items()}
@@ -174,7 +189,9 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
                 base_done.add(block)
     if spec.base_row:
         rows.insert(0, tuple("Base Model" if k == "method" else "" for k in spec.rows))
-    table = Table(name, scale, spec.rows, rows, list(blocks.items()), cells, split_names, missing, {}, pipo_rows)
+    table = Table(
+        name, scale, spec.rows, rows, list(blocks.items()), cells, split_names, missing, {}, pipo_rows, outcomes, sizes
+    )
     if spec.paper:
         table.paper = read_paper(PAPER_DIR / spec.paper, table, spec)
     return table
@@ -241,7 +258,50 @@ def _number(text: str):
     return int(value) if value.is_integer() and "." not in text else value
 
 
-# -- PIPO − base, with a bootstrap interval over seeds -------------------------------------------
+# -- PIPO − base, with a bootstrap interval ---------------------------------------------------------
+def paired_bootstrap(
+    pipo: dict[int, dict[str, dict[str, float]]],
+    base: dict[int, dict[str, dict[str, float]]],
+    benchmarks: list[str],
+    resamples: int = 4000,
+    seed: int = 0,
+) -> dict[str, tuple[float, float, float]]:
+    """benchmark (and ``AVG``) -> PIPO − base in points with its 95% percentile interval.
+
+    Paired: each replicate draws the seeds both rows have (with replacement), and within each drawn
+    seed the problems of each benchmark (with replacement, the same problems for both rows); a
+    benchmark's replicate is the mean of its drawn differences, AVG the unweighted mean over benchmarks.
+    Empty when the rows share no seed with outcomes for every benchmark.
+    """
+    seeds = sorted(s for s in set(pipo) & set(base) if all(b in pipo[s] and b in base[s] for b in benchmarks))
+    if not seeds:
+        return {}
+    rng = np.random.default_rng(seed)
+    drawn_seeds = rng.integers(0, len(seeds), (resamples, len(seeds)))
+    point, reps = {}, {}
+    for b in benchmarks:
+        per_seed_means, per_seed_reps = [], []
+        for s in seeds:
+            ids = sorted(set(pipo[s][b]) & set(base[s][b]), key=lambda i: (len(i), i))
+            d = 100.0 * np.array([pipo[s][b][i] - base[s][b][i] for i in ids])
+            per_seed_means.append(d.mean())
+            per_seed_reps.append(d[rng.integers(0, len(d), (resamples, len(d)))].mean(1))
+        point[b] = float(np.mean(per_seed_means))
+        reps[b] = np.stack(per_seed_reps, 1)[np.arange(resamples)[:, None], drawn_seeds].mean(1)
+    point["AVG"] = float(np.mean([point[b] for b in benchmarks]))
+    reps["AVG"] = np.mean([reps[b] for b in benchmarks], 0)
+    out = {}
+    for col, value in point.items():
+        lo, hi = np.percentile(reps[col], [2.5, 97.5])
+        out[col] = (value, float(lo), float(hi))
+    return out
+
+
+def significant(diff: tuple[float, float, float] | None) -> bool:
+    """The interval of a (difference, low, high) excludes 0."""
+    return diff is not None and (diff[1] > 0 or diff[2] < 0)
+
+
 def bootstrap_diff(
     a: list[float], b: list[float], resamples: int = 10_000, seed: int = 0
 ) -> tuple[float, float, float]:
@@ -256,13 +316,19 @@ def bootstrap_diff(
 
 
 def pipo_minus_base(table: Table) -> dict[tuple, tuple[float, float, float]]:
-    """(+PIPO row, block, column) -> (difference, low, high) where both rows have ≥ 2 seeds."""
+    """(+PIPO row, block, column) -> (difference, low, high): the paired bootstrap over problems (and
+    seeds) where both rows have per-problem outcomes, else over seeds where both rows have ≥ 2."""
     if table._diffs is not None:
         return table._diffs
     out = {}
     for prow, brow in table.pipo_rows.items():
         for block, columns in table.blocks:
+            a_out, b_out = table.outcomes.get((prow, block)), table.outcomes.get((brow, block))
+            paired = paired_bootstrap(a_out, b_out, [c for c in columns if c != "AVG"]) if a_out and b_out else {}
             for col in columns:
+                if col in paired:
+                    out[(prow, block, col)] = paired[col]
+                    continue
                 a, b = table.cells.get((prow, block, col)), table.cells.get((brow, block, col))
                 if a and b and len(a.values) > 1 and len(b.values) > 1:
                     out[(prow, block, col)] = bootstrap_diff(a.values, b.values)

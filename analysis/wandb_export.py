@@ -2,14 +2,17 @@
 
 Each W&B run (id = the cell's signature, config = the cell's config) becomes
 ``<cache>/<entity>/<project>/<scale>/<id>/`` with ``cell.yaml``, ``status.json``, ``eval.json``
-(rebuilt from the logged ``val/<split>/correct`` and ``val/<split>/n``) and ``metrics.jsonl``.
+(rebuilt from the logged ``val/<split>/correct`` and ``val/<split>/n``, with the per-problem outcomes of
+the ``eval.json`` the run saved, where it has one) and ``metrics.jsonl``.
 History is fetched one key at a time; rate-limited or failed calls are retried a bounded number
 of times with backoff. A finished run already exported is not fetched again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +55,21 @@ def _history(run: Any, key: str) -> list[dict]:
     return [row for row in run.scan_history(keys=["_step", key]) if row.get(key) is not None]
 
 
+def saved_outcomes(run: Any) -> dict[int, dict[str, dict]]:
+    """step → split → per-problem outcomes, from the ``eval.json`` the run saved (empty if it has none)."""
+    try:
+        with tempfile.TemporaryDirectory() as tmp, run.file("eval.json").download(root=tmp, replace=True) as f:
+            evals = json.load(f).get("evals", [])
+    except Exception as err:  # noqa: BLE001 - older runs saved no file: counts only
+        log.info("W&B run %s: no saved eval.json (%s); per-problem outcomes unavailable", run.id, err)
+        return {}
+    return {
+        int(e["step"]): {s: b["per_problem"] for s, b in e["benchmarks"].items() if "per_problem" in b}
+        for e in evals
+        if isinstance(e, dict) and "step" in e and isinstance(e.get("benchmarks"), dict)
+    }
+
+
 def export_run(run: Any, root: Path, sleep=time.sleep) -> Path | None:
     """Write one W&B run as a run record under ``root``; None (with a warning) if it is not a cell."""
     config = dict(run.config)
@@ -80,10 +98,13 @@ def export_run(run: Any, root: Path, sleep=time.sleep) -> Path | None:
                 bench = evals.setdefault(int(row["_step"]), {}).setdefault(split, {"stands_for": spec["stands_for"]})
                 bench[field] = row[f"val/{split}/{field}"]
     complete = []
+    outcomes = saved_outcomes(run)
     for step, benches in sorted(evals.items()):
         if all("correct" in b and "n" in b for b in benches.values()) and len(benches) == len(splits):
-            for b in benches.values():
+            for split, b in benches.items():
                 b["pass@1"] = b["correct"] / b["n"]
+                if split in outcomes.get(step, {}):
+                    b["per_problem"] = outcomes[step][split]
             avg = sum(b["pass@1"] for b in benches.values()) / len(benches)
             complete.append({"step": step, "benchmarks": benches, "avg": {"pass@1": avg}})
     rec.write_evals(complete)

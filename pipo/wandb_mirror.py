@@ -80,6 +80,16 @@ class WandbMirror:
             log.warning("W&B: logging failed (%s); continuing with the local record only.", err)
             self.run = None
 
+    def save(self, path: Path) -> None:
+        """Keep the file ``path`` (the record's ``eval.json``: per-problem outcomes) with the run, re-uploaded
+        whenever it changes."""
+        if self.run is None:
+            return
+        try:
+            self.run.save(str(path), base_path=str(path.parent), policy="live")
+        except Exception as err:  # noqa: BLE001
+            log.warning("W&B: saving %s failed (%s); the local record has it.", path.name, err)
+
     def finish(self, exit_code: int = 0) -> None:
         if self.run is not None:
             try:

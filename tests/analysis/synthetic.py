@@ -37,11 +37,16 @@ def config(model="qwen3_4b_base", task="math", algorithm="grpo", pipo=True, lam=
     }
 
 
-def evaluation(step: int, task: str, correct: dict[str, int]) -> dict:
+def evaluation(step: int, task: str, correct: dict[str, int], rng: random.Random | None = None) -> dict:
+    """One evaluation with these counts; with ``rng``, also per-problem outcomes that add up to them."""
     benches = {}
     for split, (bench, n) in SPLITS[task].items():
         c = correct[split]
         benches[split] = {"stands_for": bench, "n": n, "correct": c, "pass@1": c / n}
+        if rng is not None:
+            scores = [1.0] * c + [0.0] * (n - c)
+            rng.shuffle(scores)
+            benches[split]["per_problem"] = {str(i): x for i, x in enumerate(scores)}
     return {
         "step": step,
         "benchmarks": benches,

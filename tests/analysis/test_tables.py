@@ -13,7 +13,7 @@ import pytest
 from analysis.build import ARTEFACTS, after_sweep, build
 from analysis.render import to_latex, to_markdown
 from analysis.runs import load_runs
-from analysis.tables import PAPER_DIR, bootstrap_diff, expected_cells
+from analysis.tables import PAPER_DIR, bootstrap_diff, expected_cells, paired_bootstrap, significant
 from pipo.config import compose_cell
 from pipo.sweeps import PlannedCell, Sweep, SweepResult, load_sweep
 from tests.analysis.synthetic import SPLITS, config, evaluation, random_counts, random_metrics, write_record
@@ -96,6 +96,78 @@ def test_bootstrap_interval_by_hand():
     d, lo, hi = bootstrap_diff([1.0, 3.0], [0.0, 0.0], resamples=20_000)
     # resampling two seeds: the mean of (1, 3) takes 1, 2, 3 with probability 1/4, 1/2, 1/4
     assert d == 2.0 and (lo, hi) == (1.0, 3.0)
+
+
+def outcomes(scores):
+    return {str(i): float(x) for i, x in enumerate(scores)}
+
+
+def test_paired_bootstrap_by_hand():
+    # one seed, 2 problems, differences (1, 0): a replicate's mean over 2 drawn problems is 0, 50 or 100
+    # points with probability 1/4, 1/2, 1/4, so the 2.5th and 97.5th percentiles are 0 and 100
+    one = paired_bootstrap({6: {"B": outcomes([1, 1])}}, {6: {"B": outcomes([0, 1])}}, ["B"], resamples=20_000)
+    assert one["B"] == (50.0, 0.0, 100.0) and one["AVG"] == one["B"]
+    # two seeds of one problem each, differences 1 and 0: the seed draw alone gives the same three values
+    two = paired_bootstrap(
+        {6: {"B": outcomes([1])}, 21: {"B": outcomes([0])}}, {6: {"B": outcomes([0])}, 21: {"B": outcomes([0])}}, ["B"]
+    )
+    assert two["B"] == (50.0, 0.0, 100.0)
+    # the same difference everywhere has no spread; AVG is the unweighted mean over benchmarks
+    same = paired_bootstrap(
+        {6: {"B": outcomes([1] * 4), "C": outcomes([1, 0])}},
+        {6: {"B": outcomes([0] * 4), "C": outcomes([1, 0])}},
+        ["B", "C"],
+    )
+    assert same["B"] == (100.0, 100.0, 100.0) and same["C"] == (0.0, 0.0, 0.0) and same["AVG"][0] == 50.0
+    assert significant(same["B"]) and not significant(same["C"]) and not significant(one["B"])
+    assert paired_bootstrap({6: {"B": outcomes([1])}}, {21: {"B": outcomes([0])}}, ["B"]) == {}  # no common seed
+
+
+def test_one_problem_on_a_27_problem_set_is_never_marked():
+    rng = random.Random(0)
+    for _ in range(20):
+        base = [rng.randint(0, 1) for _ in range(27)]
+        pipo = list(base)
+        flip = rng.randrange(27)
+        pipo[flip] = 1 - pipo[flip]
+        d = paired_bootstrap({42: {"AIME25": outcomes(pipo)}}, {42: {"AIME25": outcomes(base)}}, ["AIME25"])
+        assert abs(d["AIME25"][0]) == pytest.approx(100 / 27) and not significant(d["AIME25"])
+
+
+def test_tables_mark_significant_differences_and_give_one_problems_worth(tmp_path):
+    # GRPO+PIPO solves every problem GRPO solves and 40% more of each benchmark: every interval excludes 0
+    rng = random.Random(1)
+    e0 = evaluation(0, "math", counts(), rng)
+    for pipo in (False, True):
+        evals = [e0, evaluation(100, "math", {s: round(n * (0.8 if pipo else 0.4)) for s, (_, n) in MATH.items()}, rng)]
+        for b in evals[1]["benchmarks"].values():
+            n, c = b["n"], int(b["correct"])
+            b["per_problem"] = outcomes([1] * c + [0] * (n - c))  # the same order in both runs: nested
+        write_record(tmp_path, f"p{pipo}", config(pipo=pipo), evals)
+    built = build("table1", load_runs(tmp_path), "tiny", tmp_path / "results")
+    main = to_markdown(built.table)
+    assert "†" in main and "† PIPO − base" in main  # the printed table carries the markers and their legend
+    row = next(line for line in main.splitlines() if line.startswith("| GRPO+PIPO"))
+    assert row.count("†") == 6  # five benchmarks and AVG of the 4B block
+    diff = (tmp_path / "results" / "tiny" / "table1_pipo_minus_base.md").read_text()
+    assert row_cell(diff, "GRPO+PIPO", "Qwen3-4B-Base toy_math500").startswith("+40.0 [")  # 400 − 200 of 500 problems
+    paper = (tmp_path / "results" / "tiny" / "table1_vs_paper.md").read_text()
+    assert "| Problems (pts each) | 500 (0.2) | 27 (3.7) | 40 (2.5) | 272 (0.4) | 675 (0.1) |" in paper
+    # the paper's GRPO+PIPO − GRPO on Qwen3-4B-Base: flagged where it is below one problem's points
+    t = built.table
+    for col in ("MATH500", "AIME25", "AMC23", "Minerva", "OlympiadBench"):
+        ours, theirs = t.paper[(("GRPO+PIPO",), "Qwen3-4B-Base", col)], t.paper[(("GRPO",), "Qwen3-4B-Base", col)]
+        cell = row_cell(paper, "GRPO+PIPO", f"Qwen3-4B-Base {t.column_label(col)}")
+        assert ("‡" in cell) == (abs(ours - theirs) < 100 / t.sizes[("Qwen3-4B-Base", col)]), (col, cell)
+
+
+def row_cell(markdown: str, row: str, column: str) -> str:
+    lines = markdown.splitlines()
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    line = next(x for x in lines if x.startswith(f"| {row} "))
+    return [c.strip() for c in line.strip("|").split("|")][
+        head.index(next(h for h in head if h.endswith(column) or column in h))
+    ]
 
 
 def test_every_artefact_builds_from_nothing_and_says_what_is_missing(tmp_path):

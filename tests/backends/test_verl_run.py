@@ -7,6 +7,7 @@ config's Ray runtime environment would put it.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from verl.utils.tracking import FileLogger
 from analysis.runs import load_metrics, load_runs, scores
 from pipo.backends.verl import main as verl_main
 from pipo.backends.verl.config import verl_config
+from pipo.backends.verl.reward import compute_score
 from pipo.config import ConfigError, compose_cell
 from pipo.records import RunRecord
 from pipo.run import run_cell
@@ -46,6 +48,21 @@ def cell(tmp_path, hf_dir):
     ]
 
 
+def dump_validation(config, step: int) -> None:
+    """verl's validation dump (``trainer.validation_data_dir``): a row per answer with the reward function's
+    keys; the even-numbered problems of each benchmark are answered right."""
+    kwargs = config.reward.custom_reward_function.reward_kwargs
+    rows = []
+    for name, n in BENCH.items():
+        for i in range(n):
+            answer = "\\boxed{2}" if i % 2 == 0 else "\\boxed{3}"
+            score = compute_score(name, answer, "2", {"split": "test", "index": i}, **kwargs)
+            rows.append({"input": "1+1?", "output": answer, "gts": "2", "step": step, **score})
+    folder = Path(config.trainer.validation_data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{step}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def fake_verl(steps, fail_after=None, acc=0.5):
     """Logs like verl's trainer: validation at step 0 and at the end, PIPO and actor metrics per step."""
 
@@ -68,6 +85,7 @@ def fake_verl(steps, fail_after=None, acc=0.5):
             if step in (0, config.trainer.total_training_steps):
                 data = {} if step == 0 else data
                 data |= {f"val-core/{name}/acc/mean@1": (step + 1) / 10 for name in BENCH}
+                dump_validation(config, step)
             logger.log(data, step)
             if step == fail_after:
                 raise KeyboardInterrupt("preempted")
@@ -96,6 +114,10 @@ def test_a_verl_cell_leaves_the_record_the_analysis_reads_and_resumes(cell, monk
     assert dict(zip(first.benchmark, first.n, strict=True)) == BENCH
     assert first["pass@1"].tolist() == pytest.approx([0.1] * 5) and last["pass@1"].tolist() == pytest.approx([0.5] * 5)
     assert last.correct.sum() == pytest.approx(0.5 * sum(BENCH.values()))
+    for entry in record.evals():  # each problem's outcome, from verl's validation dump of that step
+        assert {b: e["per_problem"] for b, e in entry["benchmarks"].items()} == {
+            name: {str(i): float(i % 2 == 0) for i in range(n)} for name, n in BENCH.items()
+        }
     curves = load_metrics(record.path)  # what the training-dynamics and wall-clock figures read
     assert curves["timing/step"].tolist() == [60.0] * 4 and curves["critic/score/mean"].tolist()[-1] == 0.9
 

@@ -21,7 +21,9 @@ def evaluate(
     batch_size: int,
     pass1_temperature: float = 0.0,
 ) -> dict:
-    """Per-benchmark counts (so any average can be recomputed) and their unweighted averages.
+    """Per-benchmark counts (so any average can be recomputed), each problem's Pass@1 outcome
+    (``per_problem``: its position in the split → score, so two runs compare problem by problem),
+    and their unweighted averages.
 
     Pass@1 takes one answer per problem: greedy, or sampled at ``pass1_temperature`` when it is > 0
     (the authors' validation); with ``mean_at_k`` > 0, that many samples per problem at ``temperature``
@@ -29,7 +31,7 @@ def evaluate(
     """
     out: dict = {"benchmarks": {}}
     for name, problems in benchmarks.items():
-        greedy, sampled, per_problem = 0.0, 0.0, []
+        greedy, sampled, per_problem, outcomes = 0.0, 0.0, [], []
         for i in range(0, len(problems), batch_size):
             chunk = problems[i : i + batch_size]
             prompts = [p["prompt"] for p in chunk]
@@ -37,7 +39,9 @@ def evaluate(
             greedy_pass = pass1_temperature == 0
             t1 = temperature if greedy_pass else pass1_temperature
             r = generate(model, tokenizer, prompts, 1, max_prompt_length, max_new_tokens, t1, greedy=greedy_pass)
-            greedy += sum(verifier.many(r.responses, truths))
+            scores = verifier.many(r.responses, truths)
+            outcomes += [float(x) for x in scores]
+            greedy += sum(scores)
             if mean_at_k:
                 r = generate(model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature)
                 correct = [0.0] * len(chunk)
@@ -47,7 +51,13 @@ def evaluate(
                 per_problem += correct
                 sampled += sum(correct)
         n = len(problems)
-        entry = {"stands_for": stands_for.get(name, name), "n": n, "correct": greedy, "pass@1": greedy / n}
+        entry = {
+            "stands_for": stands_for.get(name, name),
+            "n": n,
+            "correct": greedy,
+            "pass@1": greedy / n,
+            "per_problem": {str(i): x for i, x in enumerate(outcomes)},
+        }
         if mean_at_k:
             entry.update(
                 {

@@ -585,6 +585,7 @@ class LocalTrainer:
         )
         result.update(step=self.step, seconds=time.perf_counter() - t)
         self.record.add_eval(result)
+        self.wandb.save(self.record.path / "eval.json")  # the per-problem outcomes travel as the file
         flat = {f"val/{b}/{k}": e[k] for b, e in result["benchmarks"].items() for k in ("pass@1", "correct", "n")}
         flat.update({f"val/avg/{k}": v for k, v in result["avg"].items()})
         self.wandb.log(flat, step=self.step)

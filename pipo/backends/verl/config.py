@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from pipo.algorithm.algorithms import needs_critic, needs_self_teacher
 from pipo.algorithm.settings import NO_DUAL_CLIP
+from pipo.backends.verl.records import VALIDATION_DIR
 from pipo.cell import label, run_dir
 from pipo.config import ConfigError, budget
 
@@ -166,6 +167,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         "trainer.max_actor_ckpt_to_keep": b.max_ckpt_to_keep,
         "trainer.max_critic_ckpt_to_keep": b.max_ckpt_to_keep,
         "trainer.test_freq": s.eval.every,
+        "trainer.validation_data_dir": str(run_dir(cfg).resolve() / VALIDATION_DIR),  # per-problem outcomes
         "trainer.critic_warmup": a.critic_warmup_steps,
         "trainer.default_local_dir": str(ckpt),
         "trainer.resume_mode": "auto",
@@ -207,7 +209,11 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
 
 def _reward_kwargs(cfg: DictConfig) -> dict[str, Any]:
     """What ``reward.py`` needs, and DAPO's overlong buffer as verl's dapo reward manager reads it."""
-    out: dict[str, Any] = {"verifier": cfg.task.verifier, "eval_verifier": cfg.task.eval_verifier}
+    out: dict[str, Any] = {
+        "verifier": cfg.task.verifier,
+        "eval_verifier": cfg.task.eval_verifier,
+        "benchmarks": list(cfg.task.benchmarks),
+    }
     a, length = cfg.algorithm, cfg.scale.max_response_length
     if a.overlong_buffer_fraction > 0:
         out["overlong_buffer_cfg"] = {
@@ -240,7 +246,7 @@ def verl_config(cfg: DictConfig, planning: bool = False) -> DictConfig:
         out.reward["reward_kwargs"] = reward_kwargs  # verl's dapo reward manager reads it here
         out.reward.custom_reward_function["reward_kwargs"] = {
             k: reward_kwargs[k]
-            for k in ("verifier", "eval_verifier")  # compute_score's keyword arguments
+            for k in ("verifier", "eval_verifier", "benchmarks")  # compute_score's keyword arguments
         }
         if cfg.pipo.enabled:  # what pipo.backends.verl.trainer.PIPOTrainer reads
             pipo = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}

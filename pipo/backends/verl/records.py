@@ -6,7 +6,8 @@ attempt's row for a step replaces an earlier one (a resumed run repeats the step
 Scalar metrics go to ``metrics.jsonl`` (verl's names, which the local trainer shares, e.g.
 ``critic/score/mean``; ``timing_s/*`` also as ``timing/*``); each validation
 (``val-core/<benchmark>/acc/mean@1``, the data source of a prepared benchmark row being the
-benchmark's name) becomes an ``eval.json`` entry.
+benchmark's name) becomes an ``eval.json`` entry, with each problem's outcome from verl's validation dump
+of that step (``validation/<step>.jsonl``, ``trainer.validation_data_dir``) where there is one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from pipo.records import RunRecord, atomic_write_text, read_jsonl
 
 LOG_GLOB = "verl_log.*.jsonl"
+VALIDATION_DIR = "validation"  # verl's trainer.validation_data_dir in the run directory: <step>.jsonl
 VAL_KEY = re.compile(r"^val-core/(?P<source>.+)/acc/mean@1$")
 
 
@@ -29,6 +31,17 @@ def next_log_path(run_dir: Path) -> Path:
 
 def _logs(run_dir: Path) -> list[Path]:
     return sorted(run_dir.glob(LOG_GLOB), key=lambda p: int(p.name.split(".")[1]))
+
+
+def per_problem(dump: Path, benchmarks: list[str]) -> dict[str, dict[str, float]]:
+    """benchmark → {problem index: acc} from one validation dump; its rows carry the reward function's
+    ``benchmark`` (a position in ``benchmarks``) and ``problem`` (pipo/backends/verl/reward.py)."""
+    out: dict[str, dict[str, float]] = {}
+    for row in read_jsonl(dump):
+        b, i = (row.get("benchmark"), row.get("problem")) if isinstance(row, dict) else (None, None)
+        if isinstance(b, int | float) and isinstance(i, int | float) and 0 <= b < len(benchmarks):
+            out.setdefault(benchmarks[int(b)], {})[str(int(i))] = float(row.get("acc") or 0.0)
+    return out
 
 
 def import_logs(record: RunRecord, sizes: dict[str, int]) -> list[dict]:
@@ -65,6 +78,11 @@ def import_logs(record: RunRecord, sizes: dict[str, int]) -> list[dict]:
                     "pass@1": float(value),
                     "stands_for": match["source"],
                 }
+        dump = record.path / VALIDATION_DIR / f"{step}.jsonl"
+        if benchmarks and dump.exists():
+            for name, outcomes in per_problem(dump, [k for k in sizes if k != "train"]).items():
+                if name in benchmarks:
+                    benchmarks[name]["per_problem"] = outcomes
         if benchmarks:
             avg = sum(b["pass@1"] for b in benchmarks.values()) / len(benchmarks)
             evals.append({"step": step, "benchmarks": benchmarks, "avg": {"pass@1": avg}})
