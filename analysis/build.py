@@ -13,7 +13,7 @@ from analysis.runs import Runs, load_runs
 from analysis.tables import Table, TableSpec, build_table
 from pipo.sweeps import SweepResult, load_sweep
 
-ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5", "controls")
+ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5", "controls", "noise")
 
 
 @dataclass
@@ -53,6 +53,8 @@ def build(name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "res
         built.paths += figures.diagnostics(members, out, "pipo_diagnostics")
     elif fig.get("kind") == "seeds":
         built.paths += figures.seeds(members, out, name)
+    elif fig.get("kind") == "noise" and built.table is not None:
+        built.paths += figures.noise(built.table, out, name)
     elif fig.get("kind") == "wallclock":
         built.paths += figures.wallclock(members, out, name)
     return built

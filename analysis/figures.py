@@ -1,5 +1,5 @@
 """The paper's figures from run records (PDF and PNG): training dynamics, seeds, wall-clock, the λ
-and K ablations, and PIPO's own diagnostics (J, anchor μ ± σ, δ, φ)."""
+and K ablations, PIPO's own diagnostics (J, anchor μ ± σ, δ, φ), and the reward-noise study."""
 
 from __future__ import annotations
 
@@ -239,5 +239,39 @@ def diagnostics(runs: pd.DataFrame, out_dir: Path, name: str = "pipo_diagnostics
             ax.legend(frameon=False, fontsize=7)
     for j in range(3):
         axes[-1, j].set_xlabel("step")
+    fig.tight_layout()
+    return _save(fig, out_dir, name)
+
+
+def noise(table: Table, out_dir: Path, name: str = "noise") -> list[Path]:
+    """AVG against the reward-noise probability p, one panel per base algorithm: base and +PIPO, the
+    seed mean with its min–max band; PIPO − base with its 95% interval in the table's diff view."""
+    block = next((b for b, cols in table.blocks if "AVG" in cols), None)
+    idx = table.row_keys.index("noise")
+    curves: dict[str, dict[bool, list[tuple[float, list[float]]]]] = {}
+    for row in table.rows:
+        cell = table.cells.get((row, block, "AVG"))
+        if cell is None or not cell.values:
+            continue
+        method = row[table.row_keys.index("method")]
+        algo, pipo = method.removesuffix("+PIPO"), method.endswith("+PIPO")
+        curves.setdefault(algo, {False: [], True: []})[pipo].append((float(row[idx]), cell.values))
+    if not curves:
+        return []
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.5), squeeze=False)
+    for ax, (algo, by_pipo) in zip(axes[0], curves.items(), strict=True):
+        for pipo, points in by_pipo.items():
+            if not points:
+                continue
+            points.sort()
+            p = [x for x, _ in points]
+            ax.plot(p, [np.mean(v) for _, v in points], "o-", color=COLORS[pipo], label=method_name(algo, pipo))
+            ax.fill_between(
+                p, [min(v) for _, v in points], [max(v) for _, v in points], color=COLORS[pipo], alpha=0.2, lw=0
+            )
+        ax.set_title(algo)
+        ax.set_xlabel("reward noise p")
+        ax.set_ylabel("avg. accuracy (%)")
+        ax.legend(frameon=False)
     fig.tight_layout()
     return _save(fig, out_dir, name)

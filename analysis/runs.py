@@ -44,6 +44,7 @@ def load_run(path: str | Path) -> dict:
             "control": cfg["pipo"].get("control", "none"),
             "preset": cfg["pipo"].get("preset", "paper"),  # pipo=on (the paper's reading) | pipo=authors
             "recipe": cfg.get("recipe", "paper"),  # the base algorithms' settings: paper | authors
+            "noise": float(cfg["task"].get("reward_noise", 0.0)),  # task.reward_noise of its training
             "model": cfg["model"]["name"],
             "hf_id": cfg["model"]["hf_id"],
             "task": cfg["task"]["name"],

@@ -26,7 +26,15 @@ from pipo.sweeps import GridCell, Sweep, grid_cells
 
 PAPER_DIR = Path(__file__).with_name("paper")
 PAPER_NAMES = {"OlympiadBench": "Olympiad"}  # our benchmark name -> the paper table's column
-ROW_LABELS = {"method": "Method", "lam": "λ", "window": "K", "optimizer": "Optimizer", "control": "Control"}
+ROW_LABELS = {
+    "method": "Method",
+    "lam": "λ",
+    "window": "K",
+    "optimizer": "Optimizer",
+    "control": "Control",
+    "noise": "Reward noise p",
+}
+SHARED_ROW_KEYS = ("noise",)  # row keys that a base row has too (the others are PIPO's settings)
 MISSING = "—"
 
 
@@ -34,7 +42,7 @@ MISSING = "—"
 class TableSpec:
     """How a sweep's runs become a table (the ``table:`` section of its sweep file)."""
 
-    rows: list[str] = field(default_factory=lambda: ["method"])  # method, lam, window, optimizer, control
+    rows: list[str] = field(default_factory=lambda: ["method"])  # method, lam, window, optimizer, control, noise
     blocks: str | None = None  # model | task: one column block per value
     metric: str = "pass@1"  # pass@1 (the last evaluation) or pass@k (pass_at_<k>.json)
     base_row: bool = False  # the untrained base model's row (step-0 evaluation)
@@ -93,6 +101,7 @@ def run_attributes(cell: GridCell) -> dict:
         "algorithm": cfg.algorithm.name,
         "pipo": bool(cfg.pipo.enabled),
         "recipe": str(cfg.recipe),  # a paper-recipe table never mixes in runs of the authors' recipe
+        "noise": float(cfg.task.reward_noise),  # nor runs trained on noisy rewards
     }
     if out["pipo"]:
         out.update(
@@ -160,7 +169,10 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
         if row not in rows:
             rows.append(row)
         if cell["pipo"] and "method" in spec.rows:
-            base = tuple(method_name(cell["algorithm"], False) if k == "method" else "" for k in spec.rows)
+            base = tuple(
+                method_name(cell["algorithm"], False) if k == "method" else _row_value({**cell, "pipo": False}, k)
+                for k in spec.rows
+            )
             pipo_rows[row] = base
         matched = _matches(done, cell) if not done.empty else done
         if matched.empty:
@@ -200,7 +212,7 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
 def _row_value(cell: dict, key: str):
     if key == "method":
         return method_name(cell["algorithm"], cell["pipo"])
-    return cell.get(key, "") if cell["pipo"] else ""
+    return cell.get(key, "") if cell["pipo"] or key in SHARED_ROW_KEYS else ""
 
 
 def _cell_block(cell: GridCell, spec: TableSpec) -> str:

@@ -46,7 +46,8 @@ def label(cfg: DictConfig) -> str:
         extra = [v for v, default in given if v != default]
         algo += f"+pipo(λ={p.lam:g},K={p.window}{''.join(',' + v for v in extra)})"
     recipe = "" if cfg.recipe == "paper" else f" · recipe={cfg.recipe}"
-    return f"{algo} · {cfg.model.name} · {cfg.task.name} · seed {cfg.seed}{recipe}"
+    noise = f" · reward noise {cfg.task.reward_noise:g}" if cfg.task.reward_noise else ""
+    return f"{algo} · {cfg.model.name} · {cfg.task.name}{noise} · seed {cfg.seed}{recipe}"
 
 
 def run_dir(cfg: DictConfig, sig: str | None = None) -> Path:

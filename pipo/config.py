@@ -107,6 +107,7 @@ class TaskConfig:
     train_size: int = MISSING  # the paper's training set (sets the paper scale's number of iterations)
     benchmarks: list[str] = field(default_factory=list)
     standin: StandinConfig = field(default_factory=StandinConfig)
+    reward_noise: float = 0.0  # each training verifier outcome s becomes 1 − s with this probability
 
 
 @dataclass
@@ -359,6 +360,10 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.ppo_gate={p.ppo_gate}: must be > 0 or null")
     if not 0.0 < s.top_p <= 1.0 or s.eval.temperature < 0:
         out.append(f"scale.top_p={s.top_p} must lie in (0, 1] and scale.eval.temperature={s.eval.temperature} be >= 0")
+    if not 0.0 <= c.task.reward_noise <= 1.0:
+        out.append(f"task.reward_noise={c.task.reward_noise}: a probability, in [0, 1]")
+    elif c.task.reward_noise > 0 and c.backend.name == "verl":
+        out.append("task.reward_noise runs on the local backend (tiny scale) only")
     if p.delta_clip is not None and p.delta_clip <= 0:
         out.append(f"pipo.delta_clip={p.delta_clip}: must be > 0 or null")
     if p.lr <= 0 or s.lr <= 0:

@@ -13,13 +13,18 @@ def group_options(group):
     return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("group", ["algorithm", "model", "task", "pipo", "scale", "backend", "cluster"])
+@pytest.mark.parametrize("group", ["algorithm", "model", "task", "pipo", "scale", "backend", "cluster", "recipe"])
 def test_every_option_of_every_group_composes_and_validates(group):
     for option in group_options(group):
         extra = ["scale=paper"] if (group, option) == ("backend", "verl") else []  # verl runs the paper's models
-        cfg = compose_cell([f"{group}={option}", *extra])
-        validate(cfg)
-        assert cfg[group].name == option if "name" in cfg[group] else True
+        algorithms = [f"algorithm={a}" for a in ("grpo", "ppo", "gspo", "dapo", "sdpo")] if group == "recipe" else [""]
+        for algorithm in algorithms:  # a recipe has a part per algorithm
+            cfg = compose_cell([f"{group}={option}", *filter(None, [algorithm]), *extra])
+            validate(cfg)
+        if group == "recipe":
+            assert cfg.recipe == option
+        elif "name" in cfg[group]:
+            assert cfg[group].name == option
 
 
 def test_verl_backend_refuses_tiny_cells():
@@ -76,6 +81,15 @@ def test_values_out_of_range_are_all_listed():
     assert any("wandb.mode='loud'" in p for p in found)
     with pytest.raises(ConfigError, match="λ must lie in"):
         validate(cfg)
+    more = problems(compose_cell(["task.reward_noise=1.5", "pipo.performance=sampled", "pipo.ppo_gate=-1"]))
+    assert [p.split(":")[0] for p in more] == [
+        "pipo.performance='sampled'",
+        "pipo.ppo_gate=-1.0",
+        "task.reward_noise=1.5",
+    ]
+    assert problems(compose_cell(["scale=paper", "backend=verl", "task.reward_noise=0.1"])) == [
+        "task.reward_noise runs on the local backend (tiny scale) only"
+    ]
 
 
 def test_batch_divisibility():

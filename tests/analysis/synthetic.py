@@ -21,7 +21,9 @@ SPLITS = {
 }  # fmt: skip
 
 
-def config(model="qwen3_4b_base", task="math", algorithm="grpo", pipo=True, lam=0.1, window=8, seed=42, scale="tiny"):
+def config(
+    model="qwen3_4b_base", task="math", algorithm="grpo", pipo=True, lam=0.1, window=8, seed=42, scale="tiny", noise=0.0
+):
     splits = SPLITS[task]
     return {
         "scale": {"name": scale, "steps": 100},
@@ -32,6 +34,7 @@ def config(model="qwen3_4b_base", task="math", algorithm="grpo", pipo=True, lam=
             "name": task,
             "benchmarks": [b for b, _ in splits.values()],
             "standin": {"splits": {s: {"stands_for": b, "size": n} for s, (b, n) in splits.items()}},
+            "reward_noise": noise,
         },
         "seed": seed,
     }

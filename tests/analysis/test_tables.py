@@ -260,7 +260,7 @@ def test_cli_writes_every_artefact_and_reports_skipped_records(tmp_path, capsys)
 
 def test_expected_cells_are_the_grid_cells_as_run_attributes():
     sweep = Sweep("small", "", [{"algorithm": ["ppo"], "pipo": ["off", "on"]}, {"pipo.window": ["4"]}], ["task=tool"])
-    base = {"model": "qwen3_4b_base", "task": "tool", "recipe": "paper"}
+    base = {"model": "qwen3_4b_base", "task": "tool", "recipe": "paper", "noise": 0.0}
     paper = {"preset": "paper", "optimizer": "shared", "control": "none"}  # PIPO as the paper reads it
     assert expected_cells(sweep) == [
         {**base, "algorithm": "ppo", "pipo": False},
@@ -268,8 +268,8 @@ def test_expected_cells_are_the_grid_cells_as_run_attributes():
         {**base, "algorithm": "grpo", "pipo": True, "lam": 0.1, "window": 4, **paper},
     ]
     assert expected_cells(Sweep("seeds", "", [{"seed": ["6", "21"]}]))[1] == {
-        "model": "qwen3_4b_base", "task": "math", "recipe": "paper", "algorithm": "grpo", "pipo": True, "lam": 0.1,
-        "window": 8,
+        "model": "qwen3_4b_base", "task": "math", "recipe": "paper", "noise": 0.0, "algorithm": "grpo", "pipo": True,
+        "lam": 0.1, "window": 8,
         **paper, "seed": 21,
     }  # fmt: skip
     controls = expected_cells(Sweep("c", "", [{"pipo.optimizer": ["sgd"], "pipo.control": ["flip", "zero"]}]))
@@ -290,3 +290,22 @@ def test_after_a_sweep_ran_its_table_is_built_beside_the_records(tmp_path, capsy
     out = capsys.readouterr().out
     assert out.startswith(f"\n{sweep.name}: {sweep.description}\ntable4:") and "| GRPO |" in out
     assert (tmp_path / "results" / "tiny" / "table4.tex").exists()
+
+
+def test_the_noise_study_pairs_each_pipo_row_with_its_base_at_the_same_noise(tmp_path):
+    rng = random.Random(2)
+    for algorithm in ("grpo", "dapo"):
+        for p in (0.0, 0.1, 0.2, 0.3):
+            for pipo in (False, True):
+                for seed in (6, 21, 42):
+                    c = {s: round(n * (0.6 - p + (0.05 if pipo else 0.0))) for s, (_, n) in MATH.items()}
+                    evals = [evaluation(0, "math", counts(), rng), evaluation(100, "math", c, rng)]
+                    cfg = config(algorithm=algorithm, pipo=pipo, seed=seed, noise=p)
+                    write_record(tmp_path, f"{algorithm}{p}{pipo}{seed}", cfg, evals)
+    built = build("noise", load_runs(tmp_path), "tiny", tmp_path / "results")
+    t = built.table
+    assert t.pipo_rows[("DAPO+PIPO", 0.2)] == ("DAPO", 0.2) and len(t.rows) == 16
+    assert t.cells[(("GRPO", 0.3), "", "MATH500")].mean == pytest.approx(100 * round(500 * 0.3) / 500)
+    assert {p.name for p in built.paths} >= {"noise.pdf", "noise.png", "noise_pipo_minus_base.md"}
+    diff = (tmp_path / "results" / "tiny" / "noise_pipo_minus_base.md").read_text()
+    assert "| GRPO+PIPO | 0.1 | +5.0 [" in diff  # the same 5-point gain at every p, over problems and seeds

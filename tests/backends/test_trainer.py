@@ -8,7 +8,7 @@ import torch
 
 from pipo.algorithm import Feedback, PreviousBatch
 from pipo.backends.local.rollout import generate, log_probs
-from pipo.backends.local.trainer import LocalTrainer
+from pipo.backends.local.trainer import LocalTrainer, step_seed
 from pipo.config import compose_cell
 from pipo.models import resolve_model
 from pipo.records import RunRecord
@@ -394,3 +394,21 @@ def test_the_authors_j_is_the_trained_batchs_reward_and_their_ppo_gates_its_adva
     m = ppo.train_step(1)
     assert m["pipo/gate"] == 0.0 and update_calls[0][3]["advantages"].abs().sum() == 0
     assert ppo.actor_cfg.policy_loss.loss_mode == "pipo_layback_ppo"  # and no dual clip, as their ppo_layback
+
+
+def test_reward_noise_flips_what_the_trainer_sees_and_nothing_else(micro_overrides, tmp_path):
+    clean = make_trainer(micro_overrides, tmp_path / "clean")
+    sampled = {}
+    for p in (1.0, 0.3):
+        noisy = make_trainer([*micro_overrides, f"task.reward_noise={p}"], tmp_path / f"p{p}")
+        noisy.policy.load_state_dict(clean.policy.state_dict())
+        for trainer, name in ((clean, "clean"), (noisy, p), (noisy, f"{p} again")):
+            torch.manual_seed(step_seed(trainer.cfg.seed, 1, 0))  # as train_step seeds the step's sampling
+            trainer.cursor = 0
+            sampled[name] = trainer.sample(1)
+    seen, truth = sampled[1.0][3], sampled["clean"][3]
+    torch.testing.assert_close(seen, 1.0 - truth)  # p = 1: every outcome flipped
+    assert sampled[1.0][4]["critic/clean_score/mean"] == pytest.approx(truth.mean().item())
+    flipped = (sampled[0.3][3] != truth).float()
+    assert 0.15 < flipped.mean().item() < 0.45  # about 30% of 256 outcomes
+    torch.testing.assert_close(sampled["0.3 again"][3], sampled[0.3][3])  # the step's own draws: resumable

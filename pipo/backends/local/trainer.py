@@ -165,10 +165,14 @@ class LocalTrainer:
         """Sample B_t from π_θt and score it with the verifier.
 
         Returns the problems and rollout the update trains on (after DAPO's group filter), their
-        verifier scores, and the scores of *every* sampled response (J_t is taken from those).
+        verifier scores, and the scores of *every* sampled response (J_t is taken from those). With
+        ``task.reward_noise`` p, every score is what the trainer sees: each outcome s is 1 − s with
+        probability p (drawn from the step's own generator); the clean mean is logged beside.
         """
         a, s = self.cfg.algorithm, self.cfg.scale
-        kept_problems, kept_rolls, kept_scores, all_scores = [], [], [], []
+        noise = self.cfg.task.reward_noise
+        flips = np.random.default_rng(step_seed(self.cfg.seed, step, 3))
+        kept_problems, kept_rolls, kept_scores, all_scores, all_clean = [], [], [], [], []
         rounds = a.max_gen_rounds if a.filter_groups else 1
         for _ in range(rounds):
             problems = self.next_problems(self.prompts_per_step)
@@ -184,6 +188,10 @@ class LocalTrainer:
                 top_p=s.top_p,
             )
             scores = torch.tensor(self.verifier.many(roll.responses, [problems[g]["ground_truth"] for g in roll.group]))
+            all_clean.append(scores)
+            if noise > 0:
+                flip = torch.from_numpy(flips.random(len(scores)) < noise)
+                scores = torch.where(flip, 1.0 - scores, scores)
             all_scores.append(scores)
             groups = base.informative_groups(scores, roll.group) if a.filter_groups else list(range(len(problems)))
             keep = set(groups)
@@ -196,6 +204,8 @@ class LocalTrainer:
         roll = concat_rollouts(kept_rolls, self.tokenizer.pad_token_id)
         scores = torch.cat(kept_scores)
         m = {"sampling/rounds": float(len(all_scores)), "sampling/kept_groups": float(len(kept_problems))}
+        if noise > 0:  # the verifier's own verdict on the same responses
+            m["critic/clean_score/mean"] = torch.cat(all_clean).float().mean().item()
         if len(kept_problems) > self.prompts_per_step:  # DAPO: the batch is full, drop the surplus groups
             keep = self.prompts_per_step * a.rollout_n
             roll, scores, kept_problems = (
@@ -272,6 +282,8 @@ class LocalTrainer:
             m.update(explore().metrics)
         else:  # 2-7 before the base update, 9 after it
             m.update(self.pipo.iteration(J, self.replay, explore))
+            if "critic/clean_score/mean" in m:  # task.reward_noise: J_t is the noisy one; the clean one beside
+                m["pipo/J_clean"] = m["critic/clean_score/mean"]
         m["timing/step"] = time.perf_counter() - t0
         return m
 

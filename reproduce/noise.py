@@ -1,0 +1,16 @@
+"""Reward noise — does PIPO's closed loop help more when the verifier's feedback is noisy? (not in the paper)
+
+Each training verifier outcome is flipped with probability p (``task.reward_noise``; evaluation is never
+noisy), for GRPO and DAPO with and without PIPO, three seeds each.
+
+python reproduce/noise.py -m                                      # tiny scale, this machine (48 cells)
+python reproduce/noise.py --plan                                  # every cell, its status
+"""
+
+import sys
+
+from analysis.build import after_sweep
+from pipo.sweeps import main
+
+if __name__ == "__main__":
+    sys.exit(after_sweep(main("noise")))
