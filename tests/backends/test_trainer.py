@@ -194,8 +194,8 @@ def test_old_log_probs_come_from_the_sampler_not_a_second_forward(micro_override
     assert trainer.pipo.previous.batch["old_log_probs"].abs().sum() > 0  # the stored ones are the sampler's
 
 
-def test_a_checkpoint_that_fails_half_way_leaves_the_fresh_state(tmp_path):
-    trainer = make_trainer(["algorithm=grpo", "pipo=on", "wandb.mode=disabled"], tmp_path)
+def test_a_checkpoint_that_fails_half_way_leaves_the_fresh_state(micro_overrides, tmp_path):
+    trainer = make_trainer(micro_overrides, tmp_path)
     fresh = state_of(trainer)
     trainer.train_step(1)
     trainer.save_checkpoint()
@@ -204,7 +204,7 @@ def test_a_checkpoint_that_fails_half_way_leaves_the_fresh_state(tmp_path):
     state["optimizer"]["param_groups"].append(dict(state["optimizer"]["param_groups"][0]))  # loads after the model
     torch.save(state, path)
 
-    resumed = make_trainer(["algorithm=grpo", "pipo=on", "wandb.mode=disabled"], tmp_path)
+    resumed = make_trainer(micro_overrides, tmp_path)
     assert resumed.load_checkpoint() is False and resumed.step == 0
     assert_same_state(state_of(resumed), fresh)  # not the checkpoint's weights with a fresh optimizer
 
