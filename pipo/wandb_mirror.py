@@ -41,6 +41,7 @@ class WandbMirror:
         tags: list[str],
     ) -> None:
         self.run = None
+        self.saved: set[Path] = set()
         if mode == "disabled":
             return
         if mode == "online" and not _reachable(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")):
@@ -82,9 +83,10 @@ class WandbMirror:
 
     def save(self, path: Path) -> None:
         """Keep the file ``path`` (the record's ``eval.json``: per-problem outcomes) with the run, re-uploaded
-        whenever it changes."""
-        if self.run is None:
+        whenever it changes (once per path: W&B follows the file from then on)."""
+        if self.run is None or path in self.saved:
             return
+        self.saved.add(path)
         try:
             self.run.save(str(path), base_path=str(path.parent), policy="live")
         except Exception as err:  # noqa: BLE001
