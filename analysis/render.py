@@ -135,9 +135,15 @@ def to_csv(table: Table, view: str = "main") -> str:
     return buf.getvalue()
 
 
-def notes(body: list[list[tuple[str, bool]]]) -> list[str]:
+SINGLE_SEED = "; with one seed per row that is the evaluation's noise only, not the spread between seeds"
+
+
+def notes(table: Table, body: list[list[tuple[str, bool]]]) -> list[str]:
     """The legend of the markers that occur in ``body``."""
-    return [note for mark, note in NOTES.items() if any(mark in text for line in body for text, _ in line)]
+    out = [note for mark, note in NOTES.items() if any(mark in text for line in body for text, _ in line)]
+    if out and out[0] == NOTES[SIGNIFICANT] and all(len(c.values) <= 1 for c in table.cells.values()):
+        out[0] += SINGLE_SEED
+    return out
 
 
 def to_markdown(table: Table, view: str = "main") -> str:
@@ -149,7 +155,7 @@ def to_markdown(table: Table, view: str = "main") -> str:
     ]
     for line in body:
         lines.append("| " + " | ".join(f"**{t}**" if bold else t for t, bold in line) + " |")
-    legend = notes(body)
+    legend = notes(table, body)
     return "\n".join([*lines, "", *legend] if legend else lines) + "\n"
 
 
@@ -158,7 +164,7 @@ def to_latex(table: Table, view: str = "main", caption: str = "") -> str:
     labels, blocks, body = _grid(table, view)
     n_cols = sum(len(c) for _, c in blocks)
     out = [r"\begin{table}[t]", r"\centering", r"\small"]
-    caption = ". ".join(filter(None, [caption, *notes(body)]))
+    caption = ". ".join(filter(None, [caption, *notes(table, body)]))
     if caption:
         out.append(r"\caption{" + tex_escape(caption) + "}")
     out += [r"\begin{tabular}{" + "l" * len(labels) + "r" * n_cols + "}", r"\toprule"]
