@@ -1,17 +1,20 @@
-"""Build a table or figure (or all of them) from run records into ``results/``."""
+"""Build a table or figure (or all of them) from run records into ``results/``.
+
+pandas, matplotlib and the table code load on first use: the ``reproduce/`` scripts import this
+module, and their ``--plan`` builds nothing.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from analysis import figures
-from analysis.render import to_markdown, write_table
-from analysis.runs import Runs, load_runs
-from analysis.tables import Table, TableSpec, build_table
 from pipo.sweeps import SweepResult, load_sweep
+
+if TYPE_CHECKING:
+    from analysis.runs import Runs
+    from analysis.tables import Table
 
 ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5", "controls", "noise")
 
@@ -24,6 +27,8 @@ class Built:
     missing: list[str] = field(default_factory=list)
 
     def report(self) -> str:
+        from analysis.render import to_markdown
+
         lines = [f"{self.name}:"]
         if self.table is not None:
             lines.append(to_markdown(self.table).rstrip())
@@ -36,10 +41,14 @@ class Built:
 
 def build(name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "results") -> Built:
     """The artefact ``name`` (a sweep with a ``table:`` and/or ``figure:`` section) from ``runs``."""
+    from analysis import figures
+    from analysis.render import write_table
+    from analysis.tables import TableSpec, build_table
+
     sweep = load_sweep(name)
     out = Path(out_dir) / scale
     built = Built(name)
-    frame: pd.DataFrame = runs.frame
+    frame = runs.frame
     if sweep.table is not None:
         table = build_table(name, sweep, TableSpec(**sweep.table), frame, scale)
         built.table, built.missing = table, table.missing
@@ -64,6 +73,8 @@ def after_sweep(result: SweepResult) -> int:
     """``reproduce/<name>.py``'s last step: once the sweep ran, its table or figure from its runs (into
     ``results/<scale>/`` beside the run records), printed as a report. Returns the sweep's exit code."""
     if result.ran and result.sweep is not None:
+        from analysis.runs import load_runs
+
         built = build(result.sweep.name, load_runs(result.run_root), result.scale, result.run_root.parent / "results")
         print(f"\n{result.sweep.name}: {result.sweep.description}\n{built.report()}")
     return result.code

@@ -321,22 +321,60 @@ def checkpoint_disk_gb(cfg: DictConfig) -> float | None:
     return cfg.backend.setup.max_ckpt_to_keep * per_checkpoint / 1e9
 
 
+# keys verl's validation does not read (run paths and names, the data seed, PIPO's and SDPO's own sections)
+UNVALIDATED = (
+    "pipo",
+    "sdpo",
+    "trainer.default_local_dir",
+    "trainer.experiment_name",
+    "trainer.validation_data_dir",
+    "data.seed",
+)
+_VERDICTS: dict[str, str | None] = {}  # verl's verdict per config without them: a grid's cells share most
+
+
 def validate_verl(config: DictConfig) -> None:
-    """verl's own validation (``verl.utils.config.validate_config``), errors as ``ConfigError``."""
+    """verl's own validation (``verl.utils.config.validate_config``), errors as ``ConfigError``; a config
+    that differs from one already validated only in ``UNVALIDATED`` keys gets the same verdict."""
+    key = _verdict_key(config)
+    if key not in _VERDICTS:
+        _VERDICTS[key] = _verl_verdict(config)
+    if _VERDICTS[key] is not None:
+        raise ConfigError(f"verl rejects the config: {_VERDICTS[key]}")
+
+
+def _verdict_key(config: DictConfig) -> str:
+    import json
+
+    plain = OmegaConf.to_container(config, resolve=False)  # interpolations as written: equal trees resolve alike
+    for dotted in UNVALIDATED:
+        *parents, leaf = dotted.split(".")
+        node = plain
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return json.dumps(plain, sort_keys=True, default=str)
+
+
+def _verl_verdict(config: DictConfig) -> str | None:
+    """None if verl accepts ``config``, else why not (one line)."""
     from hydra.errors import InstantiationException
-    from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import validate_config
 
-    try:
+    use_critic = (
+        bool(config.critic.enable) if config.critic.enable is not None else config.algorithm.adv_estimator == "gae"
+    )
+    use_reference = bool(config.algorithm.get("use_kl_in_reward", False) or config.actor_rollout_ref.actor.use_kl_loss)
+    try:  # (verl.trainer.ppo.utils' need_critic / need_reference_policy, without importing its trainer stack)
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             # verl prints its verdict (ours is the exception) and warns that a critic-free algorithm has no critic
             warnings.filterwarnings("ignore", message="Disabled critic", category=UserWarning)
-            validate_config(config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+            validate_config(config, use_reference_policy=use_reference, use_critic=use_critic)
     except (AssertionError, ValueError, TypeError, InstantiationException) as err:
         # one line: a sweep's plan shows the first line of a cell's problem (e.g. a model whose config
         # cannot be fetched: hydra's "Error in call to target …" line, then the cause and the key)
-        reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise ConfigError(f"verl rejects the config: {reason}") from err
+        return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return None
 
 
 def _has(config: DictConfig, key: str) -> bool:
