@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("what", choices=[*ARTEFACTS, "all", "summary"], help="which artefact")
+    parser.add_argument(
+        "overrides", nargs="*", help="the overrides the sweep was launched with (e.g. pipo=off,authors recipe=authors)"
+    )
     parser.add_argument("--root", default="runs", help="run records (default: runs)")
     parser.add_argument("--scale", default="tiny", choices=["tiny", "paper"], help="which scale's runs (default: tiny)")
     parser.add_argument("--out", default="results", help="output folder (default: results)")
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "summary":
         return _summary(runs, root)
     for name in ARTEFACTS if args.what == "all" else [args.what]:
-        print(build(name, runs, args.scale, args.out).report() + "\n")
+        print(build(name, runs, args.scale, args.out, args.overrides).report() + "\n")
     return 0
 
 

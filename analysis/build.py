@@ -6,6 +6,7 @@ module, and their ``--plan`` builds nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,8 +40,11 @@ class Built:
         return "\n".join(lines)
 
 
-def build(name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "results") -> Built:
-    """The artefact ``name`` (a sweep with a ``table:`` and/or ``figure:`` section) from ``runs``."""
+def build(
+    name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "results", overrides: Sequence[str] = ()
+) -> Built:
+    """The artefact ``name`` (a sweep with a ``table:`` and/or ``figure:`` section) from ``runs``, its
+    cells composed with the user's ``overrides`` (as the sweep was launched)."""
     from analysis import figures
     from analysis.render import write_table
     from analysis.tables import TableSpec, build_table
@@ -50,11 +54,11 @@ def build(name: str, runs: Runs, scale: str = "tiny", out_dir: str | Path = "res
     built = Built(name)
     frame = runs.frame
     if sweep.table is not None:
-        table = build_table(name, sweep, TableSpec(**sweep.table), frame, scale)
+        table = build_table(name, sweep, TableSpec(**sweep.table), frame, scale, overrides)
         built.table, built.missing = table, table.missing
         built.paths += write_table(table, out, caption=sweep.description)
     fig = sweep.figure or {}
-    members = figures.sweep_runs(sweep, frame, scale)
+    members = figures.sweep_runs(sweep, frame, scale, overrides)
     if fig.get("kind") == "ablation" and built.table is not None:
         built.paths += figures.ablation(built.table, fig["param"], out, f"{name}_{fig['param']}")
     elif fig.get("kind") == "dynamics":
@@ -75,6 +79,7 @@ def after_sweep(result: SweepResult) -> int:
     if result.ran and result.sweep is not None:
         from analysis.runs import load_runs
 
-        built = build(result.sweep.name, load_runs(result.run_root), result.scale, result.run_root.parent / "results")
+        results = result.run_root.parent / "results"
+        built = build(result.sweep.name, load_runs(result.run_root), result.scale, results, result.overrides)
         print(f"\n{result.sweep.name}: {result.sweep.description}\n{built.report()}")
     return result.code

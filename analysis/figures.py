@@ -3,6 +3,7 @@ and K ablations, PIPO's own diagnostics (J, anchor μ ± σ, δ, φ), and the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -22,13 +23,13 @@ plt.rcParams.update(
 )
 
 
-def sweep_runs(sweep: Sweep, runs: pd.DataFrame, scale: str) -> pd.DataFrame:
+def sweep_runs(sweep: Sweep, runs: pd.DataFrame, scale: str, overrides: Sequence[str] = ()) -> pd.DataFrame:
     """The runs of ``sweep``'s cells at ``scale`` that have a record (any state: figures show progress)."""
     if runs.empty:
         return runs
     runs = runs[runs["scale"] == scale]
     keep = np.zeros(len(runs), dtype=bool)
-    for cell in expected_cells(sweep):
+    for cell in expected_cells(sweep, overrides):
         keep |= cell_mask(runs, cell)
     return runs[keep]
 

@@ -22,7 +22,8 @@ from analysis.tables import MISSING, ROW_LABELS, Table, pipo_minus_base, signifi
 SIGNIFICANT = "†"  # main view: the PIPO − base interval excludes 0
 BELOW_ONE_PROBLEM = "‡"  # paper view: the paper's own PIPO − base is smaller than one problem
 NOTES = {
-    SIGNIFICANT: "† PIPO − base: its 95% interval (paired bootstrap over problems, and seeds) excludes 0",
+    SIGNIFICANT: "† PIPO − base: its 95% interval (paired bootstrap over problems and seeds; over seeds for runs "
+    "without per-problem outcomes) excludes 0",
     BELOW_ONE_PROBLEM: "‡ the paper's PIPO − base on this benchmark is smaller than one problem",
 }
 

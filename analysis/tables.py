@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,9 +87,10 @@ class Table:
         return self.split_names.get(column, column) if self.scale == "tiny" else PAPER_NAMES.get(column, column)
 
 
-def expected_cells(sweep: Sweep) -> list[dict]:
-    """The grid's cells as run attributes (``model``, ``task``, ``algorithm``, ``pipo``, ``lam``, ...)."""
-    return [run_attributes(cell) for cell in grid_cells(sweep)]
+def expected_cells(sweep: Sweep, overrides: Sequence[str] = ()) -> list[dict]:
+    """The grid's cells (with the user's ``overrides``, as the sweep was launched) as run attributes
+    (``model``, ``task``, ``algorithm``, ``pipo``, ``lam``, ...)."""
+    return [run_attributes(cell) for cell in grid_cells(sweep, overrides)]
 
 
 def run_attributes(cell: GridCell) -> dict:
@@ -146,8 +148,11 @@ def run_values(run, benchmarks: list[str], metric: str) -> dict[str, float] | No
     return out
 
 
-def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, scale: str) -> Table:
-    """The table of sweep ``name`` from ``runs`` (a :func:`analysis.runs.load_runs` frame)."""
+def build_table(
+    name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, scale: str, overrides: Sequence[str] = ()
+) -> Table:
+    """The table of sweep ``name`` from ``runs`` (a :func:`analysis.runs.load_runs` frame), its cells
+    composed with the user's ``overrides`` (e.g. ``pipo=off,authors recipe=authors``)."""
     runs = runs[(runs["scale"] == scale)] if not runs.empty else runs
     done = runs[runs["state"] == "done"] if not runs.empty else runs
     rows: list[tuple] = []
@@ -159,7 +164,7 @@ def build_table(name: str, sweep: Sweep, spec: TableSpec, runs: pd.DataFrame, sc
     pipo_rows: dict[tuple, tuple] = {}
     outcomes: dict[tuple, dict] = {}
     sizes: dict[tuple, int] = {}
-    for grid_cell in grid_cells(sweep):
+    for grid_cell in grid_cells(sweep, overrides):
         cell = run_attributes(grid_cell)
         row = tuple(_row_value(cell, k) for k in spec.rows)
         block = _cell_block(grid_cell, spec)
@@ -336,7 +341,15 @@ def pipo_minus_base(table: Table) -> dict[tuple, tuple[float, float, float]]:
     for prow, brow in table.pipo_rows.items():
         for block, columns in table.blocks:
             a_out, b_out = table.outcomes.get((prow, block)), table.outcomes.get((brow, block))
-            paired = paired_bootstrap(a_out, b_out, [c for c in columns if c != "AVG"]) if a_out and b_out else {}
+            a_avg, b_avg = table.cells.get((prow, block, "AVG")), table.cells.get((brow, block, "AVG"))
+            complete = (  # every run of both rows has its outcomes (else: the bootstrap over seeds below)
+                a_out
+                and b_out
+                and a_avg
+                and b_avg
+                and (len(a_out), len(b_out)) == (len(a_avg.values), len(b_avg.values))
+            )
+            paired = paired_bootstrap(a_out, b_out, [c for c in columns if c != "AVG"]) if complete else {}
             for col in columns:
                 if col in paired:
                     out[(prow, block, col)] = paired[col]

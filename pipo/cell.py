@@ -13,7 +13,7 @@ from pipo.config import to_container
 
 # bump when the meaning of a config changes: old runs stop matching (2: tasks; 3: resources are not identity;
 # 4: the verification optimizer and controls, SDPO's loss over demonstrated tokens, PPO's critic without dropout)
-SIGNATURE_VERSION = 4
+SIGNATURE_VERSION = 5  # 5: recipe, pipo presets and their settings, top-p, shuffle, eval temperature, reward noise
 NON_SEMANTIC = ("run_root", "cache_dir", "wandb", "cluster", "force", "sweep")  # paths, launcher, logging
 
 

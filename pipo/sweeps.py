@@ -10,6 +10,7 @@ entry points (``reproduce/<name>.py``) build a sweep's table or figure from what
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import subprocess
@@ -249,6 +250,7 @@ class SweepResult:
     sweep: Sweep | None = None
     cells: list[PlannedCell] = field(default_factory=list)
     ran: bool = False
+    overrides: list[str] = field(default_factory=list)  # the user's, as the sweep was launched
 
     @property
     def run_root(self) -> Path:
@@ -291,13 +293,13 @@ def main(name: str, argv: list[str] | None = None) -> SweepResult:
         print(f"\n{err}", file=sys.stderr)
         return SweepResult(1, sweep, cells)
     if sweep.evaluate:
-        return reevaluate_sweep(sweep, cells)
+        return dataclasses.replace(reevaluate_sweep(sweep, cells), overrides=overrides)
     env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
     code = 0
     for argv_m in multirun_argvs(sweep, overrides):
         print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
         code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
-    return SweepResult(code, sweep, cells, ran=True)
+    return SweepResult(code, sweep, cells, ran=True, overrides=overrides)
 
 
 def reevaluate_sweep(sweep: Sweep, cells: list[PlannedCell]) -> SweepResult:

@@ -37,8 +37,9 @@ from pipo.algorithm.verification import decide, pi_rewards
 class Replayer(Protocol):
     def __call__(self, batch: Any, rewards: torch.Tensor, lr: float) -> Mapping[str, float]:
         """Step 7's update: train on the stored ``batch`` with ``rewards`` (bs, response_length) in place
-        of its advantages, the base algorithm's policy loss alone, at learning rate ``lr``. Returns the
-        update's ``pi_loss``, ``clipfrac`` and ``grad_norm``."""
+        of its advantages, with the verification loss (``pipo.pi_loss``), at learning rate ``lr``. Returns
+        the update's ``pi_loss``, ``clipfrac``, ``grad_norm``, ``update_cos`` and ``replayed_fraction``
+        (the share of rows it forwarded)."""
 
 
 @dataclass
@@ -153,7 +154,7 @@ class PIPOController:
         if c is None and not self.gated:
             return pi_rewards(phi, attributions)
         scale = 1.0 if delta >= 0 or self.gated else self.settings.lam
-        sign = 1.0 if (phi >= 0) == (delta >= 0) else -1.0  # flip turns it
+        sign = -1.0 if self.settings.control == "flip" else 1.0
         product = delta * attributions
         return sign * scale * (product if c is None else product.clamp(-c, c))
 
@@ -163,6 +164,8 @@ class PIPOController:
             self.deltas.append(fb.delta)
         prev = self.previous
         delta, phi = self.applied(fb)  # shuffle: one draw
+        if delta is not None and delta < 0 and self.settings.lam == 0:
+            phi = None  # λ = 0: a worse J_t suppresses nothing, whatever else the step would carry
         rewards = self.rewards(delta, phi, prev.attributions) if prev is not None and phi is not None else None
         mask = None if prev is None else prev.response_mask
         decision = decide(fb, prev is not None, rewards, mask, self.settings.skip_zero)
@@ -183,7 +186,6 @@ class PIPOController:
         if self.settings.control == "zero":
             rewards = torch.zeros_like(rewards)
         units = (rewards != 0) & (prev.response_mask > 0)
-        replayed = units.any(-1).float().mean().item()
         out = replay(prev.batch, rewards, self.settings.lr)
         m.update(
             {
@@ -192,7 +194,7 @@ class PIPOController:
                 "pipo/grad_norm": out["grad_norm"],
                 "pipo/update_cos": out.get("update_cos"),
                 "pipo/units": float(units.sum().item()),
-                "pipo/replayed_fraction": 1.0 if self.settings.kl_in_verification else replayed,  # KL: every row
+                "pipo/replayed_fraction": out.get("replayed_fraction"),  # the rows the backend forwarded
                 "timing/verify": time.perf_counter() - t,
             }
         )

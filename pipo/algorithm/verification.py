@@ -92,7 +92,7 @@ def decide(
     if feedback.delta is None:
         return Decision(False, "delta undefined (window shorter than min_history)")
     if rewards is None:
-        return Decision(False, "no φ to apply (pipo.control=shuffle: no earlier δ to draw)")
+        return Decision(False, "no φ to apply (δ < 0 with λ = 0, or pipo.control=shuffle with no earlier δ to draw)")
     assert response_mask is not None
     if skip_zero and not bool(((rewards != 0) & (response_mask > 0)).any()):
         return Decision(False, "every PI reward is zero")

@@ -108,6 +108,25 @@ def test_the_ppo_gate_reads_the_window_before_the_current_value_and_has_no_lambd
     assert PIPOController(settings, "grpo", group_size=2).gate(0.9) is None  # group methods: no gate
 
 
+def test_with_lambda_zero_a_worse_j_takes_no_step_under_either_semantics():
+    mask = torch.ones(2, 1)
+
+    def explore():
+        return Explored({}, "B", {"advantages": torch.tensor([[0.5], [-2.0]]), "response_mask": mask})
+
+    authors = replace(PAPER, lam=0.0, reward_clip=10.0, skip_zero=False, ppo_gate=2.0, group_norm="l1")
+    for settings, algorithm in ((replace(PAPER, lam=0.0), "grpo"), (authors, "ppo"), (authors, "grpo")):
+        controller, backend = (
+            PIPOController(settings, algorithm, group_size=2 if algorithm == "grpo" else 1),
+            Recorder(),
+        )
+        for J in (0.2, 0.4):
+            controller.iteration(J, backend.replay, explore)
+        before = len(backend.rewards)
+        m = controller.iteration(0.1, backend.replay, explore)  # δ < 0
+        assert m["pipo/delta"] < 0 and m["pipo/verified"] == 0.0 and len(backend.rewards) == before, algorithm
+
+
 def test_the_authors_replay_runs_even_when_every_reward_is_zero():
     mask = torch.ones(2, 1)
 

@@ -15,7 +15,7 @@ class Recorder:
 
     def replay(self, batch, rewards, lr):
         self.calls.append(("replay", batch, rewards.clone(), lr))
-        return {"pi_loss": -1.0, "clipfrac": 0.0, "grad_norm": 2.0}
+        return {"pi_loss": -1.0, "clipfrac": 0.0, "grad_norm": 2.0, "replayed_fraction": 0.5}
 
     def explorer(self, name: str, advantages: list[float]):
         def explore() -> Explored:
@@ -38,7 +38,7 @@ def test_steps_in_order_with_skips_and_pi_rewards():
     kind, batch, rewards, lr = backend.calls[2]
     assert (kind, batch, lr) == ("replay", "B2", 0.25) and backend.calls[3] == ("explore", "B3")
     torch.testing.assert_close(rewards, torch.tensor([[0.25, 0.25, 0.0], [-0.25, 0.0, 0.0]]))  # φ·A/G
-    assert m3["pipo/units"] == 3.0 and m3["pipo/replayed_fraction"] == 1.0 and m3["pipo/pi_loss"] == -1.0
+    assert m3["pipo/units"] == 3.0 and m3["pipo/replayed_fraction"] == 0.5 and m3["pipo/pi_loss"] == -1.0  # backend's
     assert m3["actor/pg_loss"] == 0.5  # the base update's metrics come back with PIPO's
     # window [0.2, 0.4, 0.4]: δ < 0 → φ = λδ, but B3's advantages are all zero: skipped, nothing replayed
     m4 = controller.iteration(0.1, backend.replay, backend.explorer("B4", [1.0, 1.0]))

@@ -22,13 +22,24 @@ SPLITS = {
 
 
 def config(
-    model="qwen3_4b_base", task="math", algorithm="grpo", pipo=True, lam=0.1, window=8, seed=42, scale="tiny", noise=0.0
+    model="qwen3_4b_base",
+    task="math",
+    algorithm="grpo",
+    pipo=True,
+    lam=0.1,
+    window=8,
+    seed=42,
+    scale="tiny",
+    noise=0.0,
+    preset="paper",
+    recipe="paper",
 ):
     splits = SPLITS[task]
     return {
         "scale": {"name": scale, "steps": 100},
         "algorithm": {"name": algorithm},
-        "pipo": {"enabled": pipo, "lam": lam, "window": window},
+        "pipo": {"enabled": pipo, "lam": lam, "window": window, "preset": preset},
+        "recipe": recipe,
         "model": {"name": model, "hf_id": MODELS[model]},
         "task": {
             "name": task,

@@ -13,7 +13,14 @@ import pytest
 from analysis.build import ARTEFACTS, after_sweep, build
 from analysis.render import to_latex, to_markdown
 from analysis.runs import load_runs
-from analysis.tables import PAPER_DIR, bootstrap_diff, expected_cells, paired_bootstrap, significant
+from analysis.tables import (
+    PAPER_DIR,
+    bootstrap_diff,
+    expected_cells,
+    paired_bootstrap,
+    pipo_minus_base,
+    significant,
+)
 from pipo.config import compose_cell
 from pipo.sweeps import PlannedCell, Sweep, SweepResult, load_sweep
 from tests.analysis.synthetic import SPLITS, config, evaluation, random_counts, random_metrics, write_record
@@ -309,3 +316,34 @@ def test_the_noise_study_pairs_each_pipo_row_with_its_base_at_the_same_noise(tmp
     assert {p.name for p in built.paths} >= {"noise.pdf", "noise.png", "noise_pipo_minus_base.md"}
     diff = (tmp_path / "results" / "tiny" / "noise_pipo_minus_base.md").read_text()
     assert "| GRPO+PIPO | 0.1 | +5.0 [" in diff  # the same 5-point gain at every p, over problems and seeds
+
+
+def test_a_sweep_launched_with_overrides_builds_its_table_from_those_cells(tmp_path):
+    # Table 1 as in the authors' scripts (pipo=off,authors recipe=authors) beside a paper-recipe GRPO run
+    e0 = evaluation(0, "math", counts())
+    paper = evaluation(100, "math", counts(toy_math500=100))
+    theirs = evaluation(100, "math", counts(toy_math500=300))
+    write_record(tmp_path, "paper", config(pipo=False), [e0, paper])
+    write_record(tmp_path, "a_off", config(pipo=False, recipe="authors"), [e0, theirs])
+    write_record(tmp_path, "a_on", config(preset="authors", recipe="authors"), [e0, theirs])
+    runs = load_runs(tmp_path)
+    key = (("GRPO",), "Qwen3-4B-Base", "MATH500")
+    authors = build("table1", runs, "tiny", tmp_path / "a", ["pipo=off,authors", "recipe=authors"]).table
+    assert authors.cells[key].values == [60.0] and authors.cells[
+        (("GRPO+PIPO",), "Qwen3-4B-Base", "MATH500")
+    ].values == [60.0]
+    assert build("table1", runs, "tiny", tmp_path / "p").table.cells[key].values == [20.0]  # the paper's cells only
+
+
+def test_rows_with_a_run_without_outcomes_fall_back_to_the_bootstrap_over_seeds(tmp_path):
+    rng = random.Random(3)
+    e0 = evaluation(0, "math", counts())
+    for seed, with_outcomes in ((6, True), (21, False)):
+        for pipo, extra in ((False, 0), (True, 20)):
+            c = {s: n // 2 + extra + rng.randint(0, 5) for s, (_, n) in MATH.items()}
+            final = evaluation(100, "math", c, rng if with_outcomes else None)
+            write_record(tmp_path, f"{pipo}{seed}", config(pipo=pipo, seed=seed), [e0, final])
+    t = build("table1", load_runs(tmp_path), "tiny", tmp_path / "results").table
+    key = (("GRPO+PIPO",), "Qwen3-4B-Base", "AVG")
+    a, b = t.cells[key].values, t.cells[(("GRPO",), "Qwen3-4B-Base", "AVG")].values
+    assert pipo_minus_base(t)[key] == bootstrap_diff(a, b)  # not a paired interval over seed 6 alone

@@ -426,8 +426,7 @@ DECISIONS = (
     "pipo/verified",
     "pipo/suppressed",
     "pipo/units",
-    "pipo/replayed_fraction",
-)
+)  # not pipo/replayed_fraction: the rows each backend forwards (the local one skips rows without a PI reward)
 
 
 def grpo_advantages(scores: list[float]) -> list[float]:

@@ -274,7 +274,7 @@ class LocalTrainer:
                 "response_mask": roll.response_mask,
                 "old_log_probs": old_lp,
             }
-            if ref_lp is not None and self.cfg.pipo.kl_in_verification:  # the reference is frozen
+            if ref_lp is not None and self.cfg.algorithm.use_kl_loss and self.cfg.pipo.kl_in_verification:
                 batch["ref_log_probs"] = ref_lp
             return Explored(out, batch, {**signal, "response_mask": roll.response_mask})
 
@@ -391,6 +391,7 @@ class LocalTrainer:
             "clipfrac": upd.get("pipo/pg_clipfrac"),  # not measured when no row carried a PI reward
             "grad_norm": upd["pipo/grad_norm"],
             "update_cos": cosine.mean(),
+            "replayed_fraction": 1.0 if active is None else active.float().mean().item(),
         }
 
     # -- losses ------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import functools
 import io
 import pickle
 import sys
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,6 +122,7 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         f"{actor}.ppo_max_token_len_per_gpu": b.max_token_len_per_gpu,
         f"{actor}.policy_loss.loss_mode": NO_DUAL_CLIP if gated_ppo(cfg) else a.policy_loss,
         f"{actor}.loss_agg_mode": a.loss_agg_mode,
+        f"{actor}.clip_ratio": a.clip_ratio_low,  # the symmetric ε of pipo.pi_loss=authors (as locally)
         f"{actor}.clip_ratio_low": a.clip_ratio_low,
         f"{actor}.clip_ratio_high": a.clip_ratio_high,
         f"{actor}.clip_ratio_c": a.clip_ratio_c,
@@ -366,9 +366,7 @@ def _verl_verdict(config: DictConfig) -> str | None:
     )
     use_reference = bool(config.algorithm.get("use_kl_in_reward", False) or config.actor_rollout_ref.actor.use_kl_loss)
     try:  # (verl.trainer.ppo.utils' need_critic / need_reference_policy, without importing its trainer stack)
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            # verl prints its verdict (ours is the exception) and warns that a critic-free algorithm has no critic
-            warnings.filterwarnings("ignore", message="Disabled critic", category=UserWarning)
+        with contextlib.redirect_stdout(io.StringIO()):  # verl prints its verdict; ours is the exception
             validate_config(config, use_reference_policy=use_reference, use_critic=use_critic)
     except (AssertionError, ValueError, TypeError, InstantiationException) as err:
         # one line: a sweep's plan shows the first line of a cell's problem (e.g. a model whose config

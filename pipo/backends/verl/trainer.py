@@ -241,6 +241,7 @@ class PIPOTrainer(PPOTrainerSync):
             "clipfrac": float(worker.get("actor/pg_clipfrac", np.nan)),
             "grad_norm": float(worker.get("grad_norm", np.nan)),
             "update_cos": None if cos is None else float(cos),
+            "replayed_fraction": 1.0,  # every row of B_{t-1} (the local backend skips rows without a PI reward)
         }
 
     def _verification_info(self, lr: float) -> dict[str, Any]:
