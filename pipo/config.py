@@ -454,7 +454,7 @@ def _parse_override(line: str) -> Any:
     return OverridesParser.create().parse_overrides([line])[0]
 
 
-def _copy(cfg: DictConfig) -> DictConfig:
+def copy_config(cfg: DictConfig) -> DictConfig:
     """A deep copy (a pickle round trip: 3× faster than ``copy.deepcopy`` on a composed cell)."""
     return pickle.loads(pickle.dumps(cfg))
 
@@ -516,17 +516,17 @@ def compose_cells(cells: Sequence[Sequence[str]], config_name: str = "train") ->
                     by_choice[base] = full(list(base))
                 cfg = by_choice[base]
                 if not isinstance(cfg, Exception):
-                    cfg = _copy(cfg)
+                    cfg = copy_config(cfg)
                     OmegaConf.set_readonly(cfg, False)
                     with flag_override(cfg, "no_deepcopy_set_nodes", True):  # each node is a fresh copy
                         for group, node in nodes.items():
                             if node is not None:
-                                cfg[group] = _copy(node)
+                                cfg[group] = copy_config(node)
                     OmegaConf.set_readonly(cfg, True)
                 by_choice[key] = cfg
             cfg = by_choice[key]
             if values and not isinstance(cfg, Exception):
-                cfg = _copy(cfg)
+                cfg = copy_config(cfg)
                 OmegaConf.set_readonly(cfg, False)
                 try:
                     for o in values:

@@ -25,6 +25,14 @@ def _ratio(log_prob: torch.Tensor, old_log_prob: torch.Tensor, mask: torch.Tenso
     return torch.exp(log_ratio), verl_F.masked_mean(-log_ratio, mask).detach().item()
 
 
+def _aggregated(losses, clipped, mask, loss_agg_mode: str, config: Any, ppo_kl: float) -> tuple[torch.Tensor, dict]:
+    """The per-token ``losses`` aggregated as verl's losses are, and verl's metrics (``clipped``: where the
+    clip was active)."""
+    loss = agg_loss(loss_mat=losses, loss_mask=mask, loss_agg_mode=loss_agg_mode, **config.global_batch_info)
+    clipfrac = verl_F.masked_mean(clipped.float(), mask).detach().item()
+    return loss, {"actor/pg_clipfrac": clipfrac, "actor/ppo_kl": ppo_kl, "actor/pg_clipfrac_lower": 0.0}
+
+
 @register_policy_loss(SYMMETRIC)
 def symmetric_surrogate(
     old_log_prob: torch.Tensor,
@@ -41,9 +49,7 @@ def symmetric_surrogate(
     eps = config.clip_ratio
     clipped = torch.clamp(ratio, 1 - eps, 1 + eps)
     losses = -advantages * torch.minimum(ratio, clipped)
-    loss = agg_loss(loss_mat=losses, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **config.global_batch_info)
-    clipfrac = verl_F.masked_mean(torch.gt(clipped, ratio).float(), response_mask).detach().item()
-    return loss, {"actor/pg_clipfrac": clipfrac, "actor/ppo_kl": ppo_kl, "actor/pg_clipfrac_lower": 0.0}
+    return _aggregated(losses, clipped > ratio, response_mask, loss_agg_mode, config, ppo_kl)
 
 
 @register_policy_loss(NO_DUAL_CLIP)
@@ -61,6 +67,4 @@ def clipped_surrogate(
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1 - config.clip_ratio_low, 1 + config.clip_ratio_high)
     losses = torch.maximum(unclipped, clipped)
-    loss = agg_loss(loss_mat=losses, loss_mask=response_mask, loss_agg_mode=loss_agg_mode, **config.global_batch_info)
-    clipfrac = verl_F.masked_mean(torch.gt(clipped, unclipped).float(), response_mask).detach().item()
-    return loss, {"actor/pg_clipfrac": clipfrac, "actor/ppo_kl": ppo_kl, "actor/pg_clipfrac_lower": 0.0}
+    return _aggregated(losses, clipped > unclipped, response_mask, loss_agg_mode, config, ppo_kl)

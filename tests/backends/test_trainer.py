@@ -58,6 +58,28 @@ def previous_batch(trainer, attribution):
     return PreviousBatch(batch, attr * roll.response_mask, roll.response_mask)
 
 
+# one mini-batch of 16 responses, so a verification is a single AdamW step at 3e-3, unclipped
+ONE_ADAMW_STEP = ["algorithm.mini_batch_size=8", "scale.batch_divisor=4", "pipo.lr=3e-3", "scale.grad_clip=1e9"]
+
+
+def hand_adamw_step(trainer, loss_of) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A copy of the trainer's policy after one AdamW step (lr 3e-3, no weight decay) on ``loss_of(copy)``."""
+    model = copy.deepcopy(trainer.policy).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
+    loss = loss_of(model)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return model, loss
+
+
+def count_forwards(model) -> list[int]:
+    """The number of rows of each forward pass of ``model`` from now on."""
+    rows: list[int] = []
+    model.register_forward_hook(lambda _m, _a, kw, _o: rows.append(len(kw["input_ids"])), with_kwargs=True)
+    return rows
+
+
 def hand_clipped_pi_loss(model, prev, phi: float) -> torch.Tensor:
     """The verification loss written out: PPO's dual-clipped objective (0.2, c = 3) with R = φ·a as
     advantages, token-mean over the stored batch."""
@@ -89,29 +111,14 @@ def test_skipped_verification_touches_nothing(micro_overrides, tmp_path, delta, 
 
 
 def test_verification_update_equals_a_hand_written_clipped_step(micro_overrides, tmp_path):
-    # one mini-batch (16 responses), so the verification step is a single AdamW step
-    trainer = make_trainer(
-        [
-            *micro_overrides,
-            "algorithm.mini_batch_size=8",
-            "scale.batch_divisor=4",
-            "pipo.lr=3e-3",
-            "scale.grad_clip=1e9",
-        ],
-        tmp_path,
-    )
+    trainer = make_trainer([*micro_overrides, *ONE_ADAMW_STEP], tmp_path)
     attribution = [0.3, -0.1, 0.2, 0.0, 0.25, -0.3, 0.1, 0.05] * 2
     prev = previous_batch(trainer, attribution)
     trainer.pipo.previous = prev
     phi = 0.7
     # independent computation: PPO clipped objective written out, token-mean, one AdamW step on a copy
-    model = copy.deepcopy(trainer.policy).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
-    loss = hand_clipped_pi_loss(model, prev, phi)
+    model, loss = hand_adamw_step(trainer, lambda m: hand_clipped_pi_loss(m, prev, phi))
     R = phi * prev.attributions
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
 
     m = trainer.pipo.verify(feedback(1.5, phi), trainer.replay)
     assert m["pipo/verified"] == 1.0
@@ -159,8 +166,7 @@ def test_skipping_zero_reward_rows_equals_replaying_every_row(micro_overrides, t
     full.optimizer.load_state_dict(copy.deepcopy(skip.optimizer.state_dict()))  # loading alone shares tensors
     prev = previous_batch(skip, attribution)
     skip.pipo.previous = full.pipo.previous = prev
-    forwarded = []
-    skip.policy.register_forward_hook(lambda _m, _a, kw, _o: forwarded.append(len(kw["input_ids"])), with_kwargs=True)
+    forwarded = count_forwards(skip.policy)
     pass_everything = full.actor_pass
 
     def replay_all(*args, active=None, **kwargs):
@@ -326,39 +332,24 @@ def test_a_prompt_budget_ends_dapos_run_after_its_epochs_of_sampled_prompts(micr
 def test_the_authors_verification_is_their_symmetric_loss_plus_kl_on_every_row(micro_overrides, tmp_path):
     # pipo=authors on GRPO: −C·min(ρ, clip(ρ, 0.8, 1.2)) + β·low-var KL to the reference, token-mean over the
     # whole batch (rows without a PI reward still carry the KL term), one AdamW step at the actor's rate
-    trainer = make_trainer(
-        [
-            *micro_overrides,
-            "pipo=authors",
-            "algorithm.mini_batch_size=8",
-            "scale.batch_divisor=4",
-            "pipo.lr=3e-3",
-            "scale.grad_clip=1e9",
-            "algorithm.kl_coef=0.5",
-        ],
-        tmp_path,
-    )
+    trainer = make_trainer([*micro_overrides, "pipo=authors", *ONE_ADAMW_STEP, "algorithm.kl_coef=0.5"], tmp_path)
     attribution = [0.3, -0.1, 0.2, 0.0, 0.25, -0.3, 0.0, 0.05] * 2
     prev = previous_batch(trainer, attribution)
     prev.batch["ref_log_probs"] = prev.batch["old_log_probs"] - 0.2
     trainer.pipo.previous = prev
     C = 0.7 * prev.attributions
-    model = copy.deepcopy(trainer.policy).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.999), weight_decay=0.0)
     b, mask = prev.batch, prev.response_mask
-    lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], mask.shape[1])
-    ratio = torch.exp(lp - b["old_log_probs"])
-    pg = -C * torch.minimum(ratio, ratio.clamp(0.8, 1.2))
-    log_ref_ratio = b["ref_log_probs"] - lp
-    kl = (torch.exp(log_ref_ratio) - log_ref_ratio - 1).clamp(-10, 10)
-    loss = ((pg + 0.5 * kl) * mask).sum() / mask.sum()
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    forwarded = []
-    trainer.policy.register_forward_hook(
-        lambda _m, _a, kw, _o: forwarded.append(len(kw["input_ids"])), with_kwargs=True
-    )
+
+    def authors_loss(model):
+        lp = log_probs(model, b["input_ids"], b["attention_mask"], b["position_ids"], mask.shape[1])
+        ratio = torch.exp(lp - b["old_log_probs"])
+        pg = -C * torch.minimum(ratio, ratio.clamp(0.8, 1.2))
+        log_ref_ratio = b["ref_log_probs"] - lp
+        kl = (torch.exp(log_ref_ratio) - log_ref_ratio - 1).clamp(-10, 10)
+        return ((pg + 0.5 * kl) * mask).sum() / mask.sum()
+
+    model, _ = hand_adamw_step(trainer, authors_loss)
+    forwarded = count_forwards(trainer.policy)
 
     m = trainer.pipo.verify(Feedback(J=0.5, mu=0.4, sigma=0.1, delta=0.7, phi=0.7, history=8), trainer.replay)
     assert m["pipo/verified"] == 1.0 and forwarded == [16] and m["pipo/replayed_fraction"] == 1.0

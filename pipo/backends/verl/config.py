@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import pickle
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from pipo.algorithm.algorithms import needs_critic, needs_self_teacher
 from pipo.algorithm.settings import NO_DUAL_CLIP
 from pipo.backends.verl.records import VALIDATION_DIR
 from pipo.cell import label, run_dir
-from pipo.config import ConfigError, budget
+from pipo.config import ConfigError, budget, copy_config
 
 REWARD_FN = Path(__file__).with_name("reward.py")
 
@@ -55,11 +54,7 @@ def _stock() -> DictConfig:
 
 def stock_config() -> DictConfig:
     """verl's own default ``ppo_trainer`` config (a fresh copy: a pickle round trip, 3× faster than deepcopy)."""
-    return _copy(_stock())
-
-
-def _copy(config: DictConfig) -> DictConfig:
-    return pickle.loads(pickle.dumps(config))
+    return copy_config(_stock())
 
 
 ATTENTION = ("sdpa", "eager", "flash_attention_2")
@@ -282,7 +277,7 @@ def planning_model_dir(model: str) -> Path | None:
 def offline_models(config: DictConfig) -> DictConfig:
     """A copy of ``config`` whose model configs verl's validation reads from ``model_configs/`` (no
     tokenizer: validation needs none) wherever the model is a hub id that one is shipped for."""
-    out = _copy(config)
+    out = copy_config(config)
     for node in (out.actor_rollout_ref.model, out.critic.model):
         shipped = planning_model_dir(str(node.path))
         if shipped is not None:
