@@ -69,7 +69,11 @@ class CPUActor:
     def __init__(self) -> None:
         self.theta = torch.nn.Parameter(torch.zeros(len(LENGTHS), max(LENGTHS)))
         optimizer = torch.optim.SGD([self.theta], lr=LR)
-        self.engine = SimpleNamespace(optimizer=optimizer, lr_scheduler=get_constant_schedule_with_warmup(optimizer, 4))
+        self.engine = SimpleNamespace(
+            optimizer=optimizer,
+            lr_scheduler=get_constant_schedule_with_warmup(optimizer, 4),
+            forward_backward_batch=None,  # not called: train_mini_batch below is the whole engine
+        )
         self.engine.lr_scheduler.step()  # one scheduled update done: lr = LR / 4
         self.loss_fn = None
         self.calls: list[dict] = []

@@ -19,23 +19,40 @@ actor; PPO's critic). PIPO adds one actor update over the replayed fraction f of
    prefill 1 per prompt token and decoding g per response token. Assumptions (flags): mean prompt
    and response lengths, g (decoding is memory-bound; g > 1 the more so), f, DAPO's mean generation
    rounds. The optimizer step and the verifier are left out (small next to 4k-token passes).
+3. GPU-hours per Table 1 cell: those units × the cell's sequence tokens × 2·(the model's parameters)
+   FLOPs, at an assumed model-FLOPs utilisation of the GPUs' peak (flags), over the cell's steps;
+   PIPO's replay at f = 1 (the whole previous batch) and at the fractions f of rows with a PI reward
+   measured at tiny scale and implied by the paper's numbers. Only GRPO and GSPO have rows without
+   one (degenerate groups); PPO's GAE and DAPO's kept groups give every row a non-zero advantage.
+   The paper's f: under its own i.i.d.-rollout model (Appendix) with a Beta distribution of the
+   per-problem success rate p fitted to its final Pass@1 and Pass@8 (Tables 1 and 6, 4B), a group of
+   n is degenerate with probability E[p^n + (1 − p)^n]; the evaluation sets stand in for the
+   training set, at the end of training.
 """
 
 import argparse
+import csv
+import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig, AutoModelForCausalLM
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pipo_overhead import trainer
 
 from pipo.algorithm import needs_critic, needs_self_teacher
+from pipo.backends.verl.config import MODEL_CONFIGS
 from pipo.config import compose_cell
 
 ALGORITHMS = ("ppo", "grpo", "gspo", "dapo", "sdpo")
+TABLE1 = ("ppo", "grpo", "gspo", "dapo")
+MODELS = {"qwen3_4b_base": "4B", "qwen3_8b_base": "8B"}
+PAPER = Path(__file__).parents[2] / "analysis" / "paper"
+BENCHMARKS = ("MATH500", "AIME25", "AMC23", "Minerva", "Olympiad")
 
 
 def tiny(algorithm: str, steps: int, tmp: Path) -> tuple[float, float, float]:
@@ -70,6 +87,64 @@ def paper_units(algorithm: str, prompt: float, response: float, g: float, dapo_r
     return step, 3.0
 
 
+def beta_moment(a: float, b: float, k: int) -> float:
+    """E[p^k] for p ~ Beta(a, b)."""
+    out = 1.0
+    for j in range(k):
+        out *= (a + j) / (a + b + j)
+    return out
+
+
+def degenerate_share(pass1: float, pass8: float, n: int) -> float:
+    """P(a group of n rollouts is all-correct or all-wrong), p ~ Beta fitted to mean ``pass1`` and
+    P(at least one of 8 correct) = ``pass8`` (both in [0, 1]). E[(1 − p)^8] falls with the
+    concentration a + b at a fixed mean, so the fit is a bisection on it (in log space)."""
+    target = 1.0 - pass8
+    lo, hi = 1e-4, 1e6
+    for _ in range(200):
+        s = (lo * hi) ** 0.5
+        if beta_moment((1 - pass1) * s, pass1 * s, 8) > target:
+            lo = s
+        else:
+            hi = s
+    a, b = pass1 * s, (1 - pass1) * s
+    return beta_moment(a, b, n) + beta_moment(b, a, n)
+
+
+def paper_replayed(algorithm: str, n: int) -> float | None:
+    """The paper's f for ``algorithm`` (its +PIPO row, 4B), averaged over the five benchmarks."""
+    if algorithm not in ("grpo", "gspo"):
+        return 1.0  # PPO (GAE) and DAPO (kept groups): every row has a non-zero advantage
+    method = f"{algorithm.upper()}+PIPO"
+
+    def row(name: str) -> dict:
+        with open(PAPER / name) as f:
+            return next(r for r in csv.DictReader(f) if r["model"] == "Qwen3-4B-Base" and r["method"] == method)
+
+    p1, p8 = row("table1_math_pass1.csv"), row("table6_math_pass8.csv")
+    shares = [degenerate_share(float(p1[b]) / 100, float(p8[b]) / 100, n) for b in BENCHMARKS]
+    return 1.0 - statistics.mean(shares)
+
+
+def parameters(hf_id: str) -> int:
+    """The model's parameter count, from its shipped config (built on the meta device: no weights)."""
+    config = AutoConfig.for_model(**json.loads((MODEL_CONFIGS / hf_id.split("/")[-1] / "config.json").read_text()))
+    with torch.device("meta"):
+        return sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
+
+
+def gpu_hours(algorithm: str, model: str, g: float, args, f: float | None) -> float:
+    """GPU-hours of a Table 1 cell at paper scale; ``f`` None: PIPO off, else its replayed fraction."""
+    cell = compose_cell([f"algorithm={algorithm}", "scale=paper", f"model={model}"])
+    a = cell.algorithm
+    step, actor = paper_units(algorithm, args.prompt_tokens, args.response_tokens, g, args.dapo_rounds)
+    units = step + (0.0 if f is None else f * actor)
+    tokens = a.batch_size * a.rollout_n * (args.prompt_tokens + args.response_tokens)
+    flops = units * tokens * 2 * parameters(cell.model.hf_id)
+    steps = cell.scale.steps / (args.dapo_rounds if a.filter_groups else 1.0)  # DAPO's steps count rounds
+    return steps * flops / (args.peak_tflops * 1e12 * args.mfu) / 3600
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=14)
@@ -79,16 +154,19 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=float, default=200)
     parser.add_argument("--response-tokens", type=float, default=2000)
     parser.add_argument("--dapo-rounds", type=float, default=1.5)
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="per GPU (H100/H200 dense bf16)")
+    parser.add_argument("--mfu", type=float, default=0.35, help="model-FLOPs utilisation over a whole step")
     parser.add_argument("--skip-tiny", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    tiny_f: dict[str, float] = {}
     if not args.skip_tiny:
         print("tiny scale (measured components → predicted ratio, next to the measured ratio)")
         print(f"{'algorithm':<10}{'f':>6}{'predicted':>11}{'measured':>10}")
         with tempfile.TemporaryDirectory() as tmp:
             for algo in args.algorithms:
-                pred, meas, f = tiny(algo, args.steps, Path(tmp) / algo)
-                print(f"{algo:<10}{f:>6.2f}{pred:>11.2f}{meas:>10.2f}", flush=True)
+                pred, meas, tiny_f[algo] = tiny(algo, args.steps, Path(tmp) / algo)
+                print(f"{algo:<10}{tiny_f[algo]:>6.2f}{pred:>11.2f}{meas:>10.2f}", flush=True)
     print(
         f"\npaper scale (Table 5 batches; {args.prompt_tokens:g} prompt + {args.response_tokens:g} response "
         f"tokens; DAPO {args.dapo_rounds:g} generation rounds): predicted PIPO step-time ratio"
@@ -101,6 +179,21 @@ def main() -> None:
             step, actor = paper_units(algo, args.prompt_tokens, args.response_tokens, g, args.dapo_rounds)
             row.append(1 + f * actor / step)
         print(f"{algo:<10}" + "".join(f"{x:>14.2f}" for x in row))
+    g = max(args.gen_cost)  # the costliest decoding: the replay's smallest share
+    print(
+        f"\nGPU-hours per Table 1 cell (g={g:g}; {args.mfu:g} of {args.peak_tflops:g} TFLOP/s per GPU; "
+        "f: the share of the previous batch replayed)"
+    )
+    head = ["base", "+PIPO f=1", "f tiny", "+PIPO", "f paper", "+PIPO"]
+    print(f"{'cell':<10}" + "".join(f"{h:>11}" for h in head))
+    for model, size in MODELS.items():
+        for algo in TABLE1:
+            n = compose_cell([f"algorithm={algo}", "scale=paper"]).algorithm.rollout_n
+            cells = [f"{gpu_hours(algo, model, g, args, f):>11.0f}" for f in (None, 1.0)]
+            for f in (tiny_f.get(algo), paper_replayed(algo, n)):
+                hours = None if f is None else gpu_hours(algo, model, g, args, f)
+                cells += [f"{'-':>11}"] * 2 if f is None else [f"{f:>11.2f}", f"{hours:>11.0f}"]
+            print(f"{algo + ' ' + size:<10}" + "".join(cells))
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ from pipo.backends.verl.worker import (
     PI_LR_KEY,
     PI_OPTIMIZER_KEY,
     PI_SCHEDULE_KEY,
+    PI_SKIP_KEY,
     PIPOActorRolloutRefWorker,
 )
 from pipo.config import CONF_DIR
@@ -124,6 +125,15 @@ def attribution_inputs(fields: TensorDict) -> dict[str, torch.Tensor]:
             "distill_mask": fields["sdpo_mask"].to_padded_tensor(0.0),
         }
     return out
+
+
+def skips_unrewarded_rows(actor: DictConfig, kl_in_verification: bool) -> bool:
+    """Whether the replay can leave out the rows without a PI reward and still equal the full replay
+    (``pipo.backends.verl.worker.forward_rewarded_rows``): not with a KL term in the verification loss
+    (those rows carry its gradient), nor where verl normalises by the micro-batch's padded width
+    (``seq-mean-token-sum-norm`` without ``loss_scale_factor``)."""
+    width_normalised = actor.loss_agg_mode == "seq-mean-token-sum-norm" and actor.get("loss_scale_factor") is None
+    return not (kl_in_verification and actor.use_kl_loss) and not width_normalised
 
 
 def pipo_settings(config: DictConfig) -> DictConfig:
@@ -241,7 +251,7 @@ class PIPOTrainer(PPOTrainerSync):
             "clipfrac": float(worker.get("actor/pg_clipfrac", np.nan)),
             "grad_norm": float(worker.get("grad_norm", np.nan)),
             "update_cos": None if cos is None else float(cos),
-            "replayed_fraction": 1.0,  # every row of B_{t-1} (the local backend skips rows without a PI reward)
+            "replayed_fraction": float(worker.get("pipo/replayed_fraction", 1.0)),  # the rows forwarded
         }
 
     def _verification_info(self, lr: float) -> dict[str, Any]:
@@ -264,6 +274,7 @@ class PIPOTrainer(PPOTrainerSync):
             PI_LOSS_KEY: verification_loss_name(self.pipo.pi_loss, actor.policy_loss.loss_mode, self.use_critic),
             PI_KL_KEY: bool(self.pipo.kl_in_verification),
             PI_SCHEDULE_KEY: bool(self.pipo.scheduler_step),
+            PI_SKIP_KEY: skips_unrewarded_rows(actor, self.pipo.kl_in_verification),
         }
 
     # --- checkpoints ----------------------------------------------------------------------------

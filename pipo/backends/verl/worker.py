@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ PI_OPTIMIZER_KEY = "pipo_optimizer"  # and the verification optimizer's kind (pi
 PI_LOSS_KEY = "pipo_loss_mode"  # the verification loss's registered name (pipo.pi_loss)
 PI_KL_KEY = "pipo_kl"  # whether the actor's KL loss term stays in it (pipo.kl_in_verification)
 PI_SCHEDULE_KEY = "pipo_scheduler_step"  # whether it advances the LR schedule (pipo.scheduler_step)
+PI_SKIP_KEY = "pipo_skip_unrewarded"  # whether rows without a PI reward are left out of the forward passes
 TEACHER_DIR = "sdpo_teacher"  # in a checkpoint folder: each rank's shard of the EMA teacher
 PI_OPTIMIZER_DIR = "pipo_optimizer"  # each rank's state of a separate verification optimizer
 
@@ -97,6 +98,62 @@ def _local(t: torch.Tensor) -> torch.Tensor:
     return t.to_local() if hasattr(t, "to_local") else t
 
 
+def rewarded_rows(data: TensorDict) -> torch.Tensor:
+    """(bs,) bool: the rows with a non-zero advantage (their PI reward) on some response token."""
+    advantages = data["advantages"].to_padded_tensor(0.0)
+    return ((advantages != 0) & (data["response_mask"].to_padded_tensor(0) > 0)).any(-1)
+
+
+@contextmanager
+def forward_rewarded_rows(engine: Any) -> Iterator[list[float]]:
+    """Within the block, each mini-batch ``engine`` trains on forwards only its rows with a PI reward.
+
+    A row without one has zero loss and zero gradient under every policy loss (it is multiplied by
+    its advantage) when the verification loss has no KL term: leaving it out changes nothing if the
+    loss keeps the whole mini-batch's denominators. So ``batch_num_tokens`` stays the mini-batch's
+    all-reduced token count (``global_batch_size`` already comes with the batch). Every data-parallel
+    rank forwards the same number of rows, the largest rewarded count across ranks topped up with its own
+    unrewarded rows, rounded up to whole micro-batches, at least one (FSDP's collectives need the same
+    micro-batches on every rank; a mini-batch without a reward still takes its optimizer step, as in the
+    full replay). Yields the fraction of rows forwarded per mini-batch."""
+    original, own = engine.forward_backward_batch, "forward_backward_batch" in vars(engine)
+    fractions: list[float] = []
+
+    def forward_backward_batch(data: TensorDict, loss_function, forward_only: bool = False):
+        if forward_only:
+            return original(data, loss_function, forward_only)
+        group = engine.get_data_parallel_group()
+        tokens = data["loss_mask"].to_padded_tensor(0).sum().to(torch.float64)
+        active = rewarded_rows(data)
+        count = torch.tensor(float(active.sum()), dtype=torch.float64)
+        if torch.distributed.is_initialized():
+            torch.distributed.all_reduce(tokens, op=torch.distributed.ReduceOp.SUM, group=group)
+            torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX, group=group)
+        unit = tu.get_non_tensor_data(data, "force_group_size", 1)
+        if not tu.get_non_tensor_data(data, "use_dynamic_bsz", True):
+            unit *= tu.get_non_tensor_data(data, "micro_batch_size_per_gpu", 1)
+        keep = min(len(data), max(unit, -(-int(count.item()) // unit) * unit))
+        order = torch.cat([active.nonzero()[:, 0], (~active).nonzero()[:, 0]])
+        rows = order[:keep].sort().values
+        fractions.append(keep / len(data))
+        batch_num_tokens = int(tokens.item())
+
+        def loss(model_output, data: TensorDict, dp_group=None):
+            tu.assign_non_tensor(data, batch_num_tokens=batch_num_tokens)  # the whole mini-batch's
+            return loss_function(model_output=model_output, data=data, dp_group=dp_group)
+
+        return original(tu.index_select_tensor_dict(data, rows), loss, forward_only)
+
+    engine.forward_backward_batch = forward_backward_batch
+    try:
+        yield fractions
+    finally:
+        if own:
+            engine.forward_backward_batch = original
+        else:
+            del engine.forward_backward_batch  # the class's method again
+
+
 def verification_loss_config(actor_config: Any, loss_mode: str | None = None, kl: bool = False) -> Any:
     """The actor's loss config for the verification update: the policy loss ``loss_mode`` (default the
     actor's), no entropy term, and the KL loss term only with ``kl`` (and only if the actor has one)."""
@@ -132,12 +189,17 @@ class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
         )
         loss_mode, kl = tu.pop(data, key=PI_LOSS_KEY, default=None), tu.pop(data, key=PI_KL_KEY, default=False)
         advance = bool(tu.pop(data, key=PI_SCHEDULE_KEY, default=False))
+        skip = bool(tu.pop(data, key=PI_SKIP_KEY, default=False))
         stock_loss = self.loss_fn
         config = verification_loss_config(stock_loss.keywords["config"], loss_mode, kl)
         self.actor.set_loss_fn(partial(ppo_loss, config=config))
         engine.optimizer = optimizer  # verl's optimizer_step steps engine.optimizer
         try:
-            with pi_learning_rate(optimizer, engine.lr_scheduler, lr, advance), UpdateCosine(optimizer) as cosine:
+            with (
+                pi_learning_rate(optimizer, engine.lr_scheduler, lr, advance),
+                UpdateCosine(optimizer) as cosine,
+                forward_rewarded_rows(engine) if skip else nullcontext([]) as forwarded,
+            ):
                 output = self.actor.train_mini_batch(data=data)
         finally:
             engine.optimizer = actor_optimizer
@@ -145,10 +207,10 @@ class PIPOActorRolloutRefWorker(ActorRolloutRefWorker):
         if output is None:
             return None
         output = output.cpu()
-        if cosine.values:
-            tu.assign_non_tensor_data(
-                output, "metrics", {**tu.get(output, "metrics", {}), "pipo/update_cos": cosine.values}
-            )
+        extra = {"pipo/update_cos": cosine.values, "pipo/replayed_fraction": forwarded}
+        extra = {k: v for k, v in extra.items() if v}
+        if extra:
+            tu.assign_non_tensor_data(output, "metrics", {**tu.get(output, "metrics", {}), **extra})
         return output
 
     @register(dispatch_mode=Dispatch.ONE_TO_ALL)
