@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 sys.path.insert(0, str(Path(__file__).parent / "bench"))
-from cost_model import degenerate_share, paper_replayed  # noqa: E402
+from cost_model import degenerate_share, paper_replayed
 
 
 @pytest.mark.parametrize("a, b", [(0.6, 0.3), (2.0, 5.0), (0.2, 0.9)])
