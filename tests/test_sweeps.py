@@ -168,7 +168,7 @@ def test_the_controls_grid_and_every_cells_budget_in_the_plan():
         for s in (6, 21, 42)
     }
     assert len(settings) == 27 and settings == on | {(False, "shared", "none", s, "grpo") for s in (6, 21, 42)}
-    assert {c.cfg.pipo.lr for c in cells if c.cfg.pipo.enabled} == {1e-5, 0.03}  # shared: lr; sgd: its own η_PI
+    assert {c.cfg.pipo.lr for c in cells if c.cfg.pipo.enabled} == {1e-5, 0.05}  # shared: lr; sgd: its own η_PI
     text = format_plan(load_sweep("table1"), plan(load_sweep("table1"), ["scale=paper"]))
     lines = {line.split(" · ")[0].strip(): line for line in text.splitlines() if "qwen3_4b_base" in line}
     assert "176 steps, 22,528 prompts, 180,224 responses" in lines["grpo"]
