@@ -189,21 +189,23 @@ def test_the_replay_through_verls_training_path_equals_a_hand_computation(setup,
     set_engine_parameters(worker, initial)
 
 
+@pytest.mark.parametrize("optimizer", ["shared", "sgd"])
 @pytest.mark.parametrize(
     "values, forwarded",
     [([0.0, 0.0, 1.5, -1.1], 0.75), ([0.0, -0.6, 0.0, 1.2], 0.5)],
     ids=["a-mini-batch-without-reward", "one-row-of-each"],
 )
 def test_leaving_out_the_rows_without_a_pi_reward_equals_the_full_replay(
-    setup, model_dir, monkeypatch, values, forwarded
+    setup, model_dir, monkeypatch, values, forwarded, optimizer
 ):
-    """With the actor's own AdamW (``pipo.optimizer=shared``): a mini-batch without any PI reward still
-    takes its step (weight decay, moments), and the loss keeps the whole mini-batch's token count."""
+    """The same weights after the replay, so the same clipped gradients (``sgd``: θ − η_PI·g) and the
+    same AdamW steps (``shared``: a mini-batch without any PI reward still takes its step, weight decay
+    and moments); the loss keeps the whole mini-batch's token count."""
     trainer, worker, _ = setup
     previous, _, _ = previous_batch(model_dir)
     rewards = rewards_of(values)
     initial, optimizer = engine_parameters(worker), copy.deepcopy(worker.engine.optimizer.state_dict())
-    trainer.pipo.optimizer = "shared"
+    trainer.pipo.optimizer = optimizer
     runs = {}
     try:
         for skip in (False, True):
