@@ -95,6 +95,7 @@ class StandinConfig:
     train_size: int = MISSING
     max_prompt_length: int = 16  # tokens (characters) at tiny scale
     max_response_length: int = 16
+    lr: float = 1.0e-5  # the tiny scale's learning rate on this stand-in (docs/ALGORITHM.md, "The tiny testbed")
     splits: dict[str, StandinSplit] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)  # generator-specific
 

@@ -124,3 +124,10 @@ def test_budgets_side_by_side_at_paper_and_tiny_scale():
     # tiny: every cell trains 100 steps of 32 prompts; DAPO samples up to 4 batches per step
     assert of("algorithm=grpo").describe() == "100 steps, 3,200 prompts, 25,600 responses"
     assert of("algorithm=dapo").describe() == "100 steps, ≤12,800 prompts, ≤102,400 responses"
+
+
+def test_the_tiny_learning_rate_is_the_stand_ins_unless_overridden():
+    assert compose_cell(["task=code"]).scale.lr == 3e-6  # conf/task/code.yaml: standin.lr
+    assert compose_cell(["task=math"]).scale.lr == 1e-5
+    assert compose_cell(["task=code", "scale.lr=2e-4"]).scale.lr == 2e-4
+    assert compose_cell(["task=code", "scale=paper"]).scale.lr == 1e-6  # paper scale: its own
