@@ -27,6 +27,7 @@ from tensordict import TensorDict
 from verl.single_controller.base.decorator import Dispatch, make_nd_compute_dataproto_dispatch_fn, register
 from verl.trainer.ppo.core_algos import agg_loss
 from verl.utils import tensordict_utils as tu
+from verl.utils.device import get_device_id
 from verl.utils.metric import AggregationType, Metric
 from verl.workers.engine_workers import ActorRolloutRefWorker
 from verl.workers.utils.losses import ppo_loss
@@ -123,9 +124,9 @@ def forward_rewarded_rows(engine: Any) -> Iterator[list[float]]:
         if forward_only:
             return original(data, loss_function, forward_only)
         group = engine.get_data_parallel_group()
-        tokens = data["loss_mask"].to_padded_tensor(0).sum().to(torch.float64)
+        tokens = data["loss_mask"].to_padded_tensor(0).sum().to(get_device_id())  # where verl reduces its own
         active = rewarded_rows(data)
-        count = torch.tensor(float(active.sum()), dtype=torch.float64)
+        count = active.sum().to(get_device_id())
         if torch.distributed.is_initialized():
             torch.distributed.all_reduce(tokens, op=torch.distributed.ReduceOp.SUM, group=group)
             torch.distributed.all_reduce(count, op=torch.distributed.ReduceOp.MAX, group=group)
