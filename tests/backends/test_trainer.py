@@ -266,9 +266,8 @@ def test_update_cos_in_the_record_is_one_for_sgd_and_the_momentums_for_shared(mi
         )
         trainer.fit()
         logged[optimizer] = [r["pipo/update_cos"] for r in trainer.record.metrics() if r["pipo/verified"]]
-    assert len(logged["sgd"]) >= 3 and all(
-        c == pytest.approx(1.0, abs=1e-4) for c in logged["sgd"]
-    )  # Δθ = θ′ − θ in float32
+    # sgd: cos 1 up to the float32 rounding of Δθ = θ′ − θ (small steps at pi_sgd_lr 0.05)
+    assert len(logged["sgd"]) >= 3 and all(c == pytest.approx(1.0, abs=1e-4) for c in logged["sgd"])
     # shared AdamW: β₁·m of the exploration steps bends every verification step away from −∇L_PI
     assert len(logged["shared"]) >= 3 and all(-1.0 <= c < 0.99 for c in logged["shared"])
 
