@@ -77,10 +77,15 @@ class CPUPlatform(PlatformCUDA):
 def cpu_verl(port: int = 29533) -> Iterator[None]:
     """verl on the CPU platform, with a one-rank gloo process group, for the block's duration."""
     saved_platform = platform_manager._current_platform
-    saved_env = {k: os.environ.get(k) for k in ("VERL_ENGINE_DEVICE", "RANK", "WORLD_SIZE", "MASTER_ADDR")}
-    os.environ.update(  # verl's engine registry: the FSDP engine registered for CUDA, run on the CPU
-        VERL_ENGINE_DEVICE="cuda", RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
-    )
+    env = {  # VERL_ENGINE_DEVICE: verl's engine registry gives the FSDP engine registered for CUDA
+        "VERL_ENGINE_DEVICE": "cuda",
+        "RANK": "0",
+        "WORLD_SIZE": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }
+    saved_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     platform_manager.set_platform(CPUPlatform())
     torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
     try:
