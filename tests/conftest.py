@@ -28,14 +28,15 @@ def micro_overrides(model_cache, tmp_path):
 
 @pytest.fixture(scope="session")
 def hf_dir(tmp_path_factory):
-    """A model directory with a config and a tokenizer: what verl reads of a model to validate a critic
-    (this machine cannot download Qwen3-4B-Base's)."""
-    from transformers import Qwen3Config
+    """A tiny Qwen3 model directory (config, seeded random weights, tokenizer): what verl reads of a model
+    to validate a config (this machine cannot download Qwen3-4B-Base's), and a model verl's engine can load."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
 
     from pipo.models.tiny import build_tokenizer
 
     path = tmp_path_factory.mktemp("hf_model")
-    Qwen3Config(
+    config = Qwen3Config(
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=1,
@@ -44,7 +45,9 @@ def hf_dir(tmp_path_factory):
         head_dim=32,
         vocab_size=128,
         architectures=["Qwen3ForCausalLM"],
-    ).save_pretrained(path)
+    )
+    torch.manual_seed(0)
+    Qwen3ForCausalLM(config).save_pretrained(path)
     build_tokenizer().save_pretrained(path)
     return str(path)
 

@@ -16,7 +16,7 @@ from functools import partial
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, Qwen3Config, Qwen3ForCausalLM
+from transformers import AutoModelForCausalLM
 from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
 from verl.single_controller.base import Worker
 from verl.utils import tensordict_utils as tu
@@ -28,7 +28,6 @@ from pipo.backends.verl.config import verl_config
 from pipo.backends.verl.trainer import NOT_REPLAYED, PIPOTrainer
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
 from pipo.config import compose_cell
-from pipo.models.tiny import build_tokenizer
 from tests.backends.verl_cpu import cpu_actor_config, cpu_verl, training_worker
 
 SHAPES = [(5, 3), (4, 6), (6, 2), (3, 5)]  # (prompt, response) lengths: 2 groups of 2 rollouts
@@ -36,26 +35,7 @@ ETA_PI = 0.05
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("tiny_qwen3")
-    torch.manual_seed(0)
-    config = Qwen3Config(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=32,
-        vocab_size=128,
-        architectures=["Qwen3ForCausalLM"],
-    )
-    Qwen3ForCausalLM(config).save_pretrained(path)
-    build_tokenizer().save_pretrained(path)
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def setup(transfer_queue, model_dir):
+def setup(transfer_queue, hf_dir):
     """A ``PIPOTrainer`` (GRPO: 2 prompts × 2 rollouts, 2 mini-batches of one group) whose worker group
     is the real worker extension over verl's CPU ``TrainingWorker``."""
     cell = compose_cell(
@@ -66,7 +46,7 @@ def setup(transfer_queue, model_dir):
             "algorithm.rollout_n=2",
             "algorithm.batch_size=2",
             "algorithm.mini_batch_size=1",
-            f"model.hf_id={model_dir}",
+            f"model.hf_id={hf_dir}",
             f"pipo.lr={ETA_PI}",
             "pipo.optimizer=sgd",
         ]
@@ -87,11 +67,11 @@ def setup(transfer_queue, model_dir):
         yield trainer, worker, actor_config
 
 
-def agent_loop_fields(model_dir: str) -> tuple[list[dict], torch.Tensor]:
+def agent_loop_fields(hf_dir: str) -> tuple[list[dict], torch.Tensor]:
     """Four responses as verl's TransferQueue agent loop stores them, plus their old log-probs under the
     initial model (computed here with a plain float32 copy of it)."""
     gen = torch.Generator().manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
     rows, old = [], []
     for p, r in SHAPES:
         out = AgentLoopOutput(
@@ -116,9 +96,9 @@ def response_log_probs(model, input_ids: torch.Tensor, response_length: int) -> 
     return lp[-response_length:]
 
 
-def previous_batch(model_dir: str):
+def previous_batch(hf_dir: str):
     """B_{t-1} as ``PIPOTrainer`` keeps it after verl's update: the agent-loop fields and old log-probs."""
-    rows, old = agent_loop_fields(model_dir)
+    rows, old = agent_loop_fields(hf_dir)
     fields = tu.list_of_dict_to_tensordict(rows)
     fields["old_log_probs"] = torch.nested.as_nested_tensor(old, layout=torch.jagged)
     kept = fields.exclude(*[k for k in NOT_REPLAYED if k in fields.keys()])
@@ -141,10 +121,10 @@ def set_engine_parameters(worker, values: dict[str, torch.Tensor]) -> None:
             p.to_local().copy_(values[n])
 
 
-def hand_replay(model_dir, rows, old, rewards, actor_config) -> tuple[dict, list[float], list[float]]:
+def hand_replay(hf_dir, rows, old, rewards, actor_config) -> tuple[dict, list[float], list[float]]:
     """The verification update by hand: per mini-batch of one group, GRPO's clipped token-mean loss
     over the mini-batch's tokens, gradient norm clipped at ``grad_clip``, one SGD step at η_PI."""
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
     params = list(model.parameters())
     low, high = actor_config.clip_ratio_low, actor_config.clip_ratio_high
     losses, norms = [], []
@@ -169,12 +149,12 @@ def hand_replay(model_dir, rows, old, rewards, actor_config) -> tuple[dict, list
     return {n: p.detach() for n, p in model.named_parameters()}, losses, norms
 
 
-def test_the_replay_through_verls_training_path_equals_a_hand_computation(setup, model_dir):
+def test_the_replay_through_verls_training_path_equals_a_hand_computation(setup, hf_dir):
     trainer, worker, actor_config = setup
-    previous, rows, old = previous_batch(model_dir)
+    previous, rows, old = previous_batch(hf_dir)
     initial = engine_parameters(worker)
     rewards = rewards_of([0.8, -0.6, 1.5, -1.1])
-    expected, losses, norms = hand_replay(model_dir, rows, old, rewards, actor_config)
+    expected, losses, norms = hand_replay(hf_dir, rows, old, rewards, actor_config)
     assert any(not torch.equal(initial[n], expected[n]) for n in expected)  # the update moved the model
 
     out = trainer.replay(previous, rewards, ETA_PI)
@@ -196,13 +176,13 @@ def test_the_replay_through_verls_training_path_equals_a_hand_computation(setup,
     ids=["a-mini-batch-without-reward", "one-row-of-each"],
 )
 def test_leaving_out_the_rows_without_a_pi_reward_equals_the_full_replay(
-    setup, model_dir, monkeypatch, values, forwarded, optimizer
+    setup, hf_dir, monkeypatch, values, forwarded, optimizer
 ):
     """The same weights after the replay, so the same clipped gradients (``sgd``: θ − η_PI·g) and the
     same AdamW steps (``shared``: a mini-batch without any PI reward still takes its step, weight decay
     and moments); the loss keeps the whole mini-batch's token count."""
     trainer, worker, _ = setup
-    previous, _, _ = previous_batch(model_dir)
+    previous, _, _ = previous_batch(hf_dir)
     rewards = rewards_of(values)
     initial, optimizer = engine_parameters(worker), copy.deepcopy(worker.engine.optimizer.state_dict())
     trainer.pipo.optimizer = optimizer
