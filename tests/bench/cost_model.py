@@ -32,20 +32,18 @@ actor; PPO's critic). PIPO adds one actor update over the replayed fraction f of
 
 import argparse
 import csv
-import json
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pipo_overhead import trainer
 
 from pipo.algorithm import needs_critic, needs_self_teacher
-from pipo.backends.verl.config import MODEL_CONFIGS
+from pipo.backends.verl.config import parameter_count, planning_model_dir
 from pipo.config import compose_cell
 
 ALGORITHMS = ("ppo", "grpo", "gspo", "dapo", "sdpo")
@@ -126,13 +124,6 @@ def paper_replayed(algorithm: str, n: int) -> float | None:
     return 1.0 - statistics.mean(shares)
 
 
-def parameters(hf_id: str) -> int:
-    """The model's parameter count, from its shipped config (built on the meta device: no weights)."""
-    config = AutoConfig.for_model(**json.loads((MODEL_CONFIGS / hf_id.split("/")[-1] / "config.json").read_text()))
-    with torch.device("meta"):
-        return sum(p.numel() for p in AutoModelForCausalLM.from_config(config).parameters())
-
-
 def gpu_hours(algorithm: str, model: str, g: float, args, f: float | None) -> float:
     """GPU-hours of a Table 1 cell at paper scale; ``f`` None: PIPO off, else its replayed fraction."""
     cell = compose_cell([f"algorithm={algorithm}", "scale=paper", f"model={model}"])
@@ -140,7 +131,7 @@ def gpu_hours(algorithm: str, model: str, g: float, args, f: float | None) -> fl
     step, actor = paper_units(algorithm, args.prompt_tokens, args.response_tokens, g, args.dapo_rounds)
     units = step + (0.0 if f is None else f * actor)
     tokens = a.batch_size * a.rollout_n * (args.prompt_tokens + args.response_tokens)
-    flops = units * tokens * 2 * parameters(cell.model.hf_id)
+    flops = units * tokens * 2 * parameter_count(planning_model_dir(cell.model.hf_id) / "config.json")
     steps = cell.scale.steps / (args.dapo_rounds if a.filter_groups else 1.0)  # DAPO's steps count rounds
     return steps * flops / (args.peak_tflops * 1e12 * args.mfu) / 3600
 
