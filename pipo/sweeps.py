@@ -41,6 +41,9 @@ class Sweep:
     evaluate: dict[str, int] | None = None  # re-evaluate trained cells ({samples, k}) instead of training
     table: dict | None = None  # how the analysis lays out its table (analysis.tables.TableSpec)
     figure: dict | None = None  # which figure the analysis draws from it (analysis.figures)
+    # per key, the values whose cells launch first (the longest cells: the last to start are then short,
+    # so parallel workers finish together); only the launch order, never the table's
+    launch_first: dict[str, list[str]] = field(default_factory=dict)
 
 
 def load_sweep(name: str) -> Sweep:
@@ -61,6 +64,7 @@ def load_sweep(name: str) -> Sweep:
         evaluate=doc.get("evaluate"),
         table=doc.get("table"),
         figure=doc.get("figure"),
+        launch_first={k: [str(v) for v in vals] for k, vals in (doc.get("launch_first") or {}).items()},
     )
 
 
@@ -233,11 +237,19 @@ def multirun_argvs(sweep: Sweep, overrides: list[str]) -> list[list[str]]:
     """One Hydra multirun per sub-grid: ``key=a,b`` per key, then the user's hydra.* overrides.
 
     The model axis comes last, so it varies fastest: cells run side by side (``cluster=local``)
-    start on different base models, and each builds its own at once instead of waiting on one.
+    start on different base models, and each builds its own at once instead of waiting on one. The
+    sweep's ``launch_first`` values lead their axes (longest cells first).
     """
     grids, hydra = sub_grids(sweep, overrides)
+    grids = [{k: _launch_order(v, sweep.launch_first.get(k, [])) for k, v in g.items()} for g in grids]
     ordered = [sorted(g.items(), key=lambda kv: kv[0] == "model") for g in grids]
     return [["-m", *(f"{k}={','.join(v)}" for k, v in g), f"sweep={sweep.name}", *hydra] for g in ordered]
+
+
+def _launch_order(values: list[str], first: list[str]) -> list[str]:
+    """``values`` with those listed in ``first`` ahead, in ``first``'s order; the others keep theirs."""
+    rank = {v: i for i, v in enumerate(first)}
+    return sorted(values, key=lambda v: rank.get(v, len(first)))
 
 
 @dataclass

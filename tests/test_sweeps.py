@@ -1,5 +1,7 @@
 """Sweeps: the paper's grids as data, every cell composed, validated and signed before any launch."""
 
+import itertools
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -92,7 +94,24 @@ def test_paper_scale_without_a_gpu_plans_but_does_not_launch(hf_dir):
 def test_the_model_axis_varies_fastest():
     # Hydra's sweepers vary the last axis fastest: parallel cells start on different base models
     (argv,) = multirun_argvs(load_sweep("table1"), [])
-    assert argv[-2] == "model=qwen3_4b_base,qwen3_8b_base"
+    assert argv[-2] == "model=qwen3_8b_base,qwen3_4b_base"
+
+
+def test_the_longest_cells_launch_first_and_the_grid_keeps_its_order():
+    sweep = load_sweep("table1")
+    (argv,) = multirun_argvs(sweep, [])
+    axes = [a.split("=", 1)[1].split(",") for a in argv[1:-1]]
+    launched = list(itertools.product(*axes))  # Hydra's order: the last axis fastest
+    assert launched[:2] == [("math", "ppo", "on", "qwen3_8b_base"), ("math", "ppo", "on", "qwen3_4b_base")]
+    assert launched[-1] == ("math", "gspo", "off", "qwen3_4b_base")
+    # values not listed in launch_first keep the grid's order behind the listed ones
+    assert axes[1] == ["ppo", "dapo", "grpo", "gspo"]
+    # the grid itself (what the table reads) is untouched
+    cells, _ = cell_overrides(sweep, [])
+    assert cells[0] == ["task=math", "model=qwen3_4b_base", "algorithm=ppo", "pipo=off"]
+    # a user's single value stays as given
+    (argv,) = multirun_argvs(sweep, ["algorithm=grpo"])
+    assert "algorithm=grpo" in argv
 
 
 def test_user_overrides_replace_or_add_axes():
