@@ -109,12 +109,15 @@ def supervised_train(
         buckets.setdefault((len(p) + len(r)) // 32, []).append(i)
     bucket_of = [(len(p) + len(r)) // 32 for p, r in examples]
     tokens = _sft_tokens(tokenizer, examples)
+    all_ids, all_labels = _sft_batch(tokenizer.pad_token_id, tokens)  # every example once; a batch is rows of it
+    lengths = torch.tensor([len(p) + len(r) for p, r in tokens])
     model.train()
     losses = []
     for _ in tqdm(range(steps), desc="base model (supervised)", leave=False):
         pool = buckets[bucket_of[int(torch.randint(len(examples), (1,), generator=gen))]]
-        idx = [pool[j] for j in torch.randint(len(pool), (batch_size,), generator=gen).tolist()]
-        input_ids, labels = _sft_batch(tokenizer.pad_token_id, [tokens[i] for i in idx])
+        idx = torch.tensor([pool[j] for j in torch.randint(len(pool), (batch_size,), generator=gen).tolist()])
+        width = int(lengths[idx].max())  # padded to the batch's longest example, as _sft_batch pads
+        input_ids, labels = all_ids[idx, :width], all_labels[idx, :width]
         loss = model(input_ids=input_ids, labels=labels).loss
         flat.zero_grad()
         loss.backward()
