@@ -5,7 +5,8 @@ commit's (default ``main``), side by side in one process.
 
 For each tiny stand-in of Table 1 (math), both loops train the same freshly initialised model on the
 same examples for ``--steps`` steps, taking turns ``--repeats`` times (a slow moment of a shared machine
-hits both); prints the median seconds per step, their ratio, and the largest difference of the two
+hits both; seconds are the process's CPU time, which other processes on a shared machine disturb less than
+wall time); prints the median seconds per step, their ratio, and the largest difference of the two
 loops' per-step losses (a change of arithmetic only shows there at float rounding).
 """
 
@@ -45,9 +46,9 @@ def module_at(ref: str, path: str = "pipo/models/tiny.py"):
 def timed(module, arch: dict, task, steps: int, batch_size: int, lr: float) -> tuple[float, list[float]]:
     tok, examples = module.build_tokenizer(task.words), task.sft_examples
     model = module.build_model(arch, len(tok), tok.pad_token_id, tok.eos_token_id, seed=0)
-    start = time.perf_counter()
+    start = time.process_time()
     losses = module.supervised_train(model, tok, examples, steps, batch_size, lr, seed=0)
-    return (time.perf_counter() - start) / steps, losses
+    return (time.process_time() - start) / steps, losses
 
 
 def main() -> None:

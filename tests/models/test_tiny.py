@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from pipo.models.tiny import _sft_batch, _sft_tokens, build_model, build_tokenizer, ensure_tiny_model
+from pipo.models.tiny import build_tokenizer, ensure_tiny_model
 
 ARCH = {
     "hidden_size": 32,
@@ -58,25 +58,3 @@ def test_extra_words_are_single_tokens_and_decode_back_exactly(tmp_path):
     plain = build_tokenizer()
     assert len(tok) == len(plain) + len(words)
     assert plain("a\n", add_special_tokens=False)["input_ids"] == tok("a\n", add_special_tokens=False)["input_ids"]
-
-
-def test_warm_up_batches_need_no_padding_mask():
-    # right padding: under causal attention no real token sees a pad, so the loss and its gradients equal
-    # the loss with an explicit padding mask (the warm-up's former batches)
-    tok = build_tokenizer()
-    model = build_model(ARCH, len(tok), tok.pad_token_id, tok.eos_token_id, seed=0)
-    input_ids, labels = _sft_batch(tok.pad_token_id, _sft_tokens(tok, [*EXAMPLES, ("Q:10+20\nA:", "\\boxed{30}")]))
-    assert (input_ids[:2, -3:] == tok.pad_token_id).all()  # the two short rows are padded on the right
-    losses, grads = [], []
-    for mask in (None, (input_ids != tok.pad_token_id).long()):
-        model.zero_grad()
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        losses.append(loss.item())
-        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
-    assert abs(losses[0] - losses[1]) < 1e-6
-    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
-    # and a pad where causal attention would see it (left of a real token) does change the loss
-    left = torch.cat([input_ids[:, -1:], input_ids[:, :-1]], 1)
-    shifted = model(input_ids=left, labels=torch.cat([labels[:, -1:], labels[:, :-1]], 1)).loss.item()
-    assert abs(shifted - losses[0]) > 1e-4
