@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -404,3 +405,14 @@ def test_reward_noise_flips_what_the_trainer_sees_and_nothing_else(micro_overrid
     flipped = (sampled[0.3][3] != truth).float()
     assert 0.15 < flipped.mean().item() < 0.45  # about 30% of 256 outcomes
     torch.testing.assert_close(sampled["0.3 again"][3], sampled[0.3][3])  # the step's own draws: resumable
+
+
+def test_training_problems_are_epochs_of_seeded_permutations(micro_overrides, tmp_path):
+    trainer = make_trainer([*micro_overrides, "algorithm=grpo"], tmp_path)
+    train = trainer.task.train
+    n = len(train)
+    trainer.cursor = n - 3  # three problems left in epoch 0, then epoch 1 begins
+    got = trainer.next_problems(5) + trainer.next_problems(2)
+    order = [(0, i) for i in range(n - 3, n)] + [(1, i) for i in range(4)]
+    want = [train[int(np.random.default_rng([trainer.cfg.seed, e]).permutation(n)[i])] for e, i in order]
+    assert got == want and trainer.cursor == n + 4

@@ -142,6 +142,7 @@ class LocalTrainer:
         self.pi_actor_cfg = self._actor_config(pi_loss)
         self.step = 0
         self.cursor = 0  # training problems consumed so far
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation of the train split)
 
     def _actor_config(self, loss: str):
         a = self.cfg.algorithm
@@ -156,10 +157,16 @@ class LocalTrainer:
         for pos in range(self.cursor, self.cursor + count):
             epoch, i = divmod(pos, n)
             if self.cfg.scale.shuffle:
-                i = np.random.default_rng([self.cfg.seed, epoch]).permutation(n)[i]
+                i = self._epoch_order(epoch)[i]
             out.append(self.task.train[i])
         self.cursor += count
         return out
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        """The training split's seeded permutation for ``epoch`` (drawn once per epoch, not per problem)."""
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.cfg.seed, epoch]).permutation(len(self.task.train)))
+        return self._order[1]
 
     def sample(self, step: int) -> tuple[list[dict], Rollout, torch.Tensor, torch.Tensor, dict[str, float]]:
         """Sample B_t from π_θt and score it with the verifier.
