@@ -50,13 +50,6 @@ def test_every_figure_is_legible(tmp_path, sweep, make, names):
         assert (out / f"{name}.pdf").stat().st_size > 1000 and (out / f"{name}.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize("sweep", ["table4", "table7"])
-def test_the_ablation_figures_have_one_axis_and_a_legend_off_the_data_at_one_column_width(tmp_path, sweep):
-    (fig,) = draw(tmp_path, sweep, built(sweep)).values()
-    assert len(fig.axes) == 1 and legend_over_data(fig) == []
-    assert fig.get_figwidth() <= 3.5  # one column of a two-column paper
-
-
 def test_the_checks_catch_overlapping_texts_clipping_and_a_legend_over_data():
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.plot([0, 1], [0, 1], label="a line")
@@ -89,7 +82,7 @@ def test_only_drawn_texts_count(tmp_path):
     plt.close(fig)
 
 
-def test_the_lambda_figure_plots_pipo_minus_base_with_the_tables_intervals_and_the_papers_differences(tmp_path):
+def test_the_lambda_figure_plots_pipo_minus_base_on_one_axis_with_the_tables_intervals_and_the_papers(tmp_path):
     # GRPO and GRPO+PIPO at λ = 0.1 and 1, seeds 6 and 42, counts only (no per-problem outcomes): the table's
     # interval is then its bootstrap over seeds. PIPO solves `extra` more of MATH500's 500 problems than GRPO.
     base = {"toy_math500": 200, "toy_aime25": 9, "toy_amc23": 20, "toy_minerva": 100, "toy_olympiad": 300}
@@ -101,7 +94,10 @@ def test_the_lambda_figure_plots_pipo_minus_base_with_the_tables_intervals_and_t
             write_record(tmp_path, f"p{lam}{seed}", config(lam=lam, seed=seed), [evaluation(100, "math", counts)])
     with saved_figures() as figs:
         table = build("table4", load_runs(tmp_path), "tiny", tmp_path / "results").table
-    ax = figs["table4_lam"].axes[0]
+    fig = figs["table4_lam"]
+    assert len(fig.axes) == 1 and legend_over_data(fig) == [] and problems(fig) == []
+    assert fig.get_figwidth() <= 3.5  # one column of a two-column paper
+    ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "0.05", "0.1", "0.2", "0.5", "1"]
     zero, ours, paper = ax.get_lines()
     assert list(zero.get_ydata()) == [0, 0]
@@ -118,8 +114,22 @@ def test_the_lambda_figure_plots_pipo_minus_base_with_the_tables_intervals_and_t
         _, low, high = pipo_minus_base(table)[(("GRPO+PIPO", lam), "", "AVG")]
         at_x = vertices[np.isclose(vertices[:, 0], x), 1]
         assert at_x.min() == pytest.approx(low) and at_x.max() == pytest.approx(high) and low < high
-    assert [t.get_text() for t in figs["table4_lam"].legends[0].texts] == [
+    assert [t.get_text() for t in fig.legends[0].texts] == [
         "GRPO (base) = 0",
         "reproduced, 95% CI",
         "paper",
     ]
+
+
+def test_without_an_interval_the_k_figure_shows_the_difference_alone(tmp_path):
+    # one seed, counts only: the table has no interval, so the figure has no band
+    base = {"toy_math500": 200, "toy_aime25": 9, "toy_amc23": 20, "toy_minerva": 100, "toy_olympiad": 300}
+    write_record(tmp_path, "g", config(pipo=False), [evaluation(100, "math", base)])
+    write_record(tmp_path, "p", config(window=32), [evaluation(100, "math", {**base, "toy_aime25": 0})])
+    with saved_figures() as figs:
+        build("table7", load_runs(tmp_path), "tiny", tmp_path / "results")
+    ax = figs["table7_window"].axes[0]
+    _, ours, _ = ax.get_lines()
+    assert list(ours.get_xdata()) == [4] and ours.get_ydata() == pytest.approx([-100 * 9 / 27 / 5])
+    assert len(ax.collections) == 0 and ax.get_xlabel() == "window K"
+    assert [t.get_text() for t in figs["table7_window"].legends[0].texts][1] == "reproduced"
