@@ -265,7 +265,7 @@ def side_effect(claim: Claim, a: Side, b: Side, runs: pd.DataFrame, scale: str) 
     n = sum(len(oa[seeds[0]][k]) for k in bench) if seeds else 0
     columns = bench if claim.column == "AVG" else [claim.column]
     effect = diff_effect(oa, ob, columns, "AVG" if claim.column == "AVG" else claim.column)
-    if effect is None and claim.kind == "diff":  # runs without per-problem outcomes: seeds only
+    if effect is None and claim.kind == "diff" and _metric(a) == "pass@1":  # no per-problem outcomes: seeds
         va, vb = _seed_values(runs_a, bench, claim.column), _seed_values(runs_b, bench, claim.column)
         if len(va) > 1 and len(vb) > 1:
             effect = Effect(*bootstrap_diff(va, vb, 10_000, BOOT_SEED))

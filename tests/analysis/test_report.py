@@ -1,13 +1,15 @@
 """The claims report: the verdict rule, the MDE, the statistics, and reports from synthetic records."""
 
+import os
 import random
+import shutil
 
 import numpy as np
 import pytest
 
 from analysis.__main__ import main as analysis_main
 from analysis.claims import ZERO, Side, load_claims
-from analysis.report import drop_effect, evaluate_all, max_drop, overhead_effect, side_cells
+from analysis.report import drop_effect, evaluate_all, max_drop, overhead_effect, side_cells, write_report
 from analysis.runs import load_runs
 from analysis.verdict import INCONCLUSIVE, NOT_RUN, OPPOSED, RULED_OUT, SUPPORTED, Effect, mde, verdict
 from pipo.cell import signature
@@ -151,3 +153,35 @@ def test_the_report_grid_holds_every_cell_the_claims_need():
                     needed += 1
     assert needed > 100
     assert any(ZERO in s.overrides for c in load_claims() for s in c.sides)
+
+
+def test_fig2_claims_read_the_evaluation_curves(tmp_path):
+    """AUC: each problem's mean over the evaluations after step 0; drop: from the curve's running best."""
+    n = 40
+    for sig, pipo, control, solved in [("p", True, "none", [10, 30, 30]), ("b", False, "none", [20, 30, 10]),
+                                       ("z", True, "zero", [10, 30, 30])]:  # fmt: skip
+        evals = []
+        for step, c in zip((0, 50, 100), [0, *solved[1:]], strict=True):
+            per = {str(i): float(i < c) for i in range(n)}  # the first c problems solved
+            benches = {s: {"stands_for": b, "n": n, "correct": c, "pass@1": c / n, "per_problem": per}
+                       for s, (b, _) in SPLITS["math"].items()}  # fmt: skip
+            evals.append({"step": step, "benchmarks": benches})
+        evals[1]["benchmarks"] = {s: {**e, "per_problem": {str(i): float(i < solved[0]) for i in range(n)},
+                                      "correct": solved[0]} for s, e in evals[1]["benchmarks"].items()}  # fmt: skip
+        cfg = config(pipo=pipo)
+        cfg["pipo"]["control"] = control
+        write_record(tmp_path, sig, cfg, evals)
+    claims = [c for c in load_claims() if c.id in ("F2-AUC-GRPO", "F2-DROP-GRPO")]
+    auc, drop = evaluate_all(load_runs(tmp_path).frame, "tiny", claims)
+    # evaluations after step 0 at steps 50, 100: PIPO 10/40 then 30/40 (mean 50%), GRPO 20 then 10 (37.5%)
+    assert auc.effect.value == pytest.approx(50.0 - 37.5)
+    # curves 0, 25, 75 (PIPO: no drop) and 0, 50, 25 (GRPO: 25 below its best): 25 − 0
+    assert drop.effect.value == pytest.approx(25.0)
+    assert drop.control.value == pytest.approx(0.0)
+    # the whole report from these records: Markdown with the figure, LaTeX that compiles where pdflatex is
+    paths, _ = write_report(load_runs(tmp_path).frame, "tiny", tmp_path / "out")
+    names = {p.name for p in paths}
+    assert {"report.md", "report.tex", "report_effects.png", "report_effects.pdf"} <= names
+    assert "![" in (tmp_path / "out" / "tiny" / "report.md").read_text()
+    if shutil.which("pdflatex") or os.environ.get("PIPO_REQUIRE_LATEX"):
+        assert "report.pdf" in names
