@@ -4,6 +4,7 @@
     python -m analysis all --scale paper --root runs --out results
     python -m analysis table1 --source wandb --entity ENTITY --project pipo
     python -m analysis summary                # one line per run: state and average Pass@1
+    python -m analysis report                 # every claim of the paper: effect, interval, verdict
 
 Each table comes as LaTeX (booktabs), Markdown and CSV, plus a "vs paper" view and, where cells
 have several seeds, PIPO − base with 95% bootstrap intervals. Missing cells show as "—" and are
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=[*ARTEFACTS, "all", "summary"], help="which artefact")
+    parser.add_argument("what", choices=[*ARTEFACTS, "all", "summary", "report"], help="which artefact")
     parser.add_argument(
         "overrides", nargs="*", help="the overrides the sweep was launched with (e.g. pipo=off,authors recipe=authors)"
     )
@@ -47,8 +48,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if args.what == "summary":
         return _summary(runs, root)
+    if args.what == "report":
+        return _report(runs, args)
     for name in ARTEFACTS if args.what == "all" else [args.what]:
         print(build(name, runs, args.scale, args.out, args.overrides).report() + "\n")
+    return 0
+
+
+def _report(runs, args) -> int:
+    from analysis.report import summary_text, write_report
+
+    command = "python -m analysis report" + (f" --root {args.root}" if args.root != "runs" else "")
+    paths, results = write_report(runs.frame, args.scale, args.out, command)
+    print(summary_text(results))
+    print("\n".join(f"wrote {p}" for p in paths))
     return 0
 
 

@@ -198,6 +198,28 @@ def _disk_total(cells: list[PlannedCell]) -> str:
     return f"; checkpoints up to {sum(disks):,.0f} GB of disk (backend.setup.max_ckpt_to_keep per cell)"
 
 
+BUILD_MINUTES = 3.0  # a tiny base model's build and warm-up on one core (2.2–3.3 min: BENCHMARKS.md)
+
+
+def cpu_minutes(cells: list[PlannedCell]) -> tuple[float, float, int]:
+    """CPU-only cells still to run: (wall minutes of training, of base-model builds, parallel slots).
+
+    Each cell takes steps × ``scale.resources.est_step_seconds`` (× 1.25 with PIPO) on its cores, the
+    cells share the machine's cores as the local launcher does, and each base model of a
+    (model, task) is built once (counted whether or not it is cached already).
+    """
+    todo = [c for c in cells if c.cfg is not None and c.status != "done" and c.cfg.scale.resources.gpus == 0]
+    if not todo:
+        return 0.0, 0.0, 1
+    r = todo[0].cfg.scale.resources
+    slots = max(1, (os.cpu_count() or 1) // max(r.cpus, 1))
+    seconds = sum(
+        c.cfg.scale.steps * c.cfg.scale.resources.est_step_seconds * (1.25 if c.cfg.pipo.enabled else 1.0) for c in todo
+    )
+    builds = len({(c.cfg.model.name, c.cfg.task.name) for c in todo})
+    return seconds / 60 / slots, builds * BUILD_MINUTES / min(slots, builds), slots
+
+
 def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
     lines = [f"sweep {sweep.name}: {sweep.description}".rstrip(": "), ""]
     width = max((len(c.label) for c in cells), default=10)
@@ -217,6 +239,12 @@ def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
         + f"; estimated {todo:.1f} GPU-hours to go (scale.resources.est_step_seconds × steps × GPUs)"
         + _disk_total(cells),
     ]
+    train, build, slots = cpu_minutes(cells)
+    if train:
+        lines.append(
+            f"on this machine: about {train + build:.0f} min ({train:.0f} min of training on {slots} parallel "
+            f"slot(s), {build:.0f} min of base-model builds if not cached; scale.resources.est_step_seconds)"
+        )
     return "\n".join(lines)
 
 
