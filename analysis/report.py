@@ -489,8 +489,9 @@ def forest(results: list[Result], out_dir: Path, name: str = "report_effects") -
     ax.axvline(0, color="black", lw=0.6)
     ax.set_yticks(range(len(shown)), [r.claim.id for r in reversed(shown)], fontsize=5.5)
     ax.set_ylim(-1, len(shown))
-    ax.set_xlabel("effect (points): suite ● with 95% CI, − zero control (grey), paper ×", fontsize=6.5)
+    ax.set_xlabel("effect (points)\n● this suite, 95% CI; grey: vs zero control; × paper", fontsize=6.5)
     ax.tick_params(axis="x", labelsize=6.5)
+    fig.tight_layout()
     return _save(fig, out_dir, name)
 
 

@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from analysis.build import build
+from analysis.report import write_report
 from analysis.runs import Runs, load_runs
 from analysis.tables import pipo_minus_base
 from tests.analysis.legibility import clipped, legend_over_data, overlapping_texts, problems, saved_figures
@@ -29,6 +30,7 @@ FIGURES = [
     ("noise", built("noise"), {"noise"}),
     ("table4", built("table4"), {"table4_lam"}),
     ("table7", built("table7"), {"table7_window"}),
+    ("report", lambda runs, out: write_report(runs.frame, "tiny", out), {"report_effects"}),
 ]
 
 
