@@ -361,6 +361,7 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.ppo_gate={p.ppo_gate}: must be > 0 or null")
     if not 0.0 < s.top_p <= 1.0 or s.eval.temperature < 0:
         out.append(f"scale.top_p={s.top_p} must lie in (0, 1] and scale.eval.temperature={s.eval.temperature} be >= 0")
+    out.extend(verifier_problems(c.task))
     if not 0.0 <= c.task.reward_noise <= 1.0:
         out.append(f"task.reward_noise={c.task.reward_noise}: a probability, in [0, 1]")
     elif c.task.reward_noise > 0 and c.backend.name == "verl":
@@ -404,6 +405,17 @@ def problems(cfg: DictConfig | dict) -> list[str]:
     if set(c.task.benchmarks) != {sp["stands_for"] for sp in c.task.standin.splits.values()}:
         out.append("task.standin.splits must stand in for exactly the task's benchmarks")
     return out
+
+
+def verifier_problems(task: Any) -> list[str]:
+    """``task.verifier`` and ``task.eval_verifier`` (when set) that no task registered (pipo/tasks/registry.py)."""
+    from pipo.tasks.registry import VERIFIERS  # the built-in tasks register theirs on import
+
+    return [
+        f"task.{key}={task[key]!r}: not a registered verifier (registered: {sorted(VERIFIERS)})"
+        for key in ("verifier", "eval_verifier")
+        if task[key] is not None and task[key] not in VERIFIERS
+    ]
 
 
 def validate(cfg: DictConfig) -> None:

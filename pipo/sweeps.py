@@ -15,6 +15,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from pipo.algorithm.algorithms import registry_problems
 from pipo.cell import label, run_dir, signature
 from pipo.config import CONF_DIR, ConfigError, backend_problem, budget, compose_cells, problems, to_container
 from pipo.records import RunRecord
+from pipo.submitit_log import FLAG_ENV
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
 TRAIN_SCRIPT = CONF_DIR.parent / "reproduce" / "train.py"
@@ -322,11 +324,13 @@ def main(name: str, argv: list[str] | None = None) -> SweepResult:
         return SweepResult(1, sweep, cells)
     if sweep.evaluate:
         return dataclasses.replace(reevaluate_sweep(sweep, cells), overrides=overrides)
-    env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
     code = 0
-    for argv_m in multirun_argvs(sweep, overrides):
-        print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
-        code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
+    with tempfile.TemporaryDirectory(prefix="pipo-sweep-") as tmp:
+        # every cell was just checked; the sub-grids' launchers show submitit's sacct warning once between them
+        env = {**os.environ, "PIPO_VALIDATED": "1", FLAG_ENV: str(Path(tmp) / "sacct_warned")}
+        for argv_m in multirun_argvs(sweep, overrides):
+            print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
+            code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
     return SweepResult(code, sweep, cells, ran=True, overrides=overrides)
 
 

@@ -595,6 +595,7 @@ class LocalTrainer:
             s.eval.mean_at_k,
             s.eval.batch_size,
             s.eval.temperature,
+            top_p=s.top_p,
         )
         result.update(step=self.step, seconds=time.perf_counter() - t)
         self.record.add_eval(result)
