@@ -185,9 +185,19 @@ def run_ranks(target, args: tuple, timeout_s: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_ranks(hf_dir, tmp_path_factory) -> list[dict]:
+def config(hf_dir) -> DictConfig:
+    return two_rank_config(hf_dir)
+
+
+@pytest.fixture(scope="module")
+def responses(hf_dir) -> tuple[list[dict], list[torch.Tensor]]:
+    return agent_loop_rows(hf_dir, SHAPES)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(hf_dir, config, tmp_path_factory) -> list[dict]:
     out = tmp_path_factory.mktemp("two_ranks")
-    run_ranks(rank_job, (free_port(), two_rank_config(hf_dir), hf_dir, str(out)), TIMEOUT_S)
+    run_ranks(rank_job, (free_port(), config, hf_dir, str(out)), TIMEOUT_S)
     return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(RANKS)]
 
 
@@ -205,13 +215,15 @@ def mini_batches() -> list[list[int]]:
     ]
 
 
-def hand_replay(hf_dir: str, values: list[float], agg: str) -> tuple[dict, list[float], list[float]]:
+def hand_replay(
+    hf_dir: str, config: DictConfig, responses: tuple[list[dict], list[torch.Tensor]], values: list[float], agg: str
+) -> tuple[dict, list[float], list[float]]:
     """The verification update by hand over both ranks' rows: per global mini-batch, GRPO's clipped loss
     summed over the tokens of all its rows (both ranks') and divided by verl's global denominator, the
     mini-batch's token count (``token-mean``) or its row count (``seq-mean-token-mean``, each row's
     token mean); the gradient norm clipped at ``grad_clip``; one SGD step at η_PI."""
-    config = two_rank_config(hf_dir).actor_rollout_ref.actor
-    rows, old = agent_loop_rows(hf_dir, SHAPES)
+    config = config.actor_rollout_ref.actor
+    rows, old = responses
     rewards = rewards_of(values)
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
     params = list(model.parameters())
@@ -255,9 +267,12 @@ def test_every_rank_forwards_the_same_number_of_micro_batches(two_ranks, case, m
             run = [results["runs"][case, micro, agg, optimizer, skip] for results in two_ranks]
             counts = [len(r["micro_batches"]) for r in run]
             assert counts[0] == counts[1], (skip, [r["micro_batches"] for r in run])
-            if micro == "fixed":  # one row per micro-batch: the rows each rank forwards, by hand
-                kept = [max(1, *rewarded_per_rank(CASES[case], m)) if skip else len(m) // RANKS for m in mini_batches()]
-                assert counts[0] == sum(kept)
+            # the rows each rank forwards per mini-batch, by hand: the most rewarded rows on a rank, at least one
+            kept = [max(1, *rewarded_per_rank(CASES[case], m)) if skip else MINI_ROWS for m in mini_batches()]
+            for r in run:
+                assert sum(r["micro_batches"]) == sum(kept)
+                assert r["replayed_fraction"] == pytest.approx(sum(kept) / len(kept) / MINI_ROWS)
+            if micro == "fixed":  # one row per micro-batch
                 assert run[0]["micro_batches"] == run[1]["micro_batches"] == [1] * sum(kept)
     skipped = [results["runs"][case, micro, "token-mean", "sgd", True] for results in two_ranks]
     assert all(sum(r["micro_batches"]) < ROWS_PER_RANK for r in skipped)  # the skip did leave rows out
@@ -279,8 +294,11 @@ def test_leaving_out_unrewarded_rows_equals_the_full_replay_on_both_ranks(two_ra
 
 @pytest.mark.parametrize("agg", [agg for agg, _ in HAND])
 @pytest.mark.parametrize("case", CASES)
-def test_loss_and_gradient_norm_equal_a_hand_computation_over_both_ranks_rows(two_ranks, hf_dir, case, agg):
-    expected, losses, norms = hand_replay(hf_dir, CASES[case], agg)
+def test_loss_and_gradient_norm_equal_a_hand_computation_over_both_ranks_rows(
+    two_ranks, hf_dir, config, responses, case, agg
+):
+    expected, losses, norms = hand_replay(hf_dir, config, responses, CASES[case], agg)
+    assert max(norms) > 0  # the replay moves the weights
     for micro in MICRO:
         for skip in (False, True):
             run = [results["runs"][case, micro, agg, "sgd", skip] for results in two_ranks]
