@@ -48,7 +48,7 @@ def measured(path: Path | None = None) -> dict[str, Any] | None:
     data = json.loads(path.read_text())
     mfu = data.get("mfu")
     if not isinstance(mfu, int | float) or not 0 < mfu <= 1:
-        raise ValueError(f"{path}: 'mfu' must be a fraction of peak in (0, 1], got {mfu!r} (rerun reproduce/gpu_check.sh)")
+        raise ValueError(f"{path}: 'mfu' must be a fraction of peak in (0, 1], got {mfu!r} (rerun gpu_check.sh)")
     return data
 
 

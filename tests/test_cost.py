@@ -57,7 +57,8 @@ def test_the_measured_fraction_replaces_the_assumed_one_and_a_set_one_wins(tmp_p
     (tmp_path / "gpu_measured.json").write_text(json.dumps({"mfu": 0.5, "date": "2026-12-03", "device": "H200"}))
     assert fraction_of_peak(cfg.scale.resources.cost) == (0.5, "measured 2026-12-03 on H200")
     assert cell_gpu_hours(cfg) == pytest.approx(assumed * 0.35 / 0.5, rel=1e-12)
-    set_cfg = compose_cell(["scale=paper", "model=qwen3_8b_base", "algorithm=grpo", "pipo=off", "scale.resources.cost.mfu=0.7"])
+    grpo_8b = ["scale=paper", "model=qwen3_8b_base", "algorithm=grpo", "pipo=off"]
+    set_cfg = compose_cell([*grpo_8b, "scale.resources.cost.mfu=0.7"])
     assert cell_gpu_hours(set_cfg) == pytest.approx(assumed * 0.35 / 0.7, rel=1e-12)
     (tmp_path / "gpu_measured.json").write_text(json.dumps({"mfu": 35}))
     with pytest.raises(ValueError, match="fraction of peak"):
