@@ -13,6 +13,7 @@ at that fraction; optimizer steps and verifiers are left out (small next to 4k-t
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,11 @@ def model_config_path(hf_id: str) -> Path | None:
     return local if local.exists() else None
 
 
+@functools.lru_cache(maxsize=64)
+def _sequence_flops(config_json: Path, seq_len: int) -> int:
+    return forward_flops(read_model_config(config_json), seq_len)
+
+
 def cell_gpu_hours(cfg: Any, path: Path | None = None) -> float | None:
     """GPU-hours of a composed cell; 0 without GPUs; None when its model's shape is not known here."""
     resources = cfg.scale.resources
@@ -86,7 +92,7 @@ def cell_gpu_hours(cfg: Any, path: Path | None = None) -> float | None:
         step += (c.replayed if cfg.pipo.skip_zero else 1.0) * actor  # the verification step
     seq = round(c.prompt_tokens + c.response_tokens)
     sequences = a.batch_size // cfg.scale.batch_divisor * a.rollout_n
-    flops_per_step = step * sequences * forward_flops(read_model_config(config_json), seq)
+    flops_per_step = step * sequences * _sequence_flops(config_json, seq)
     steps = cfg.scale.steps / (c.dapo_rounds if a.filter_groups else 1.0)  # DAPO's steps count generation rounds
     mfu, _ = fraction_of_peak(c, path)
     return steps * flops_per_step / (c.peak_tflops * 1e12 * mfu) / 3600
