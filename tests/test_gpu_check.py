@@ -11,7 +11,7 @@ import torch
 import pipo.cost
 from pipo.flops import forward_flops
 from tests.gpu.report import BEGIN, END, assumed_mfu, main, render_block, replace_block
-from tests.gpu.throughput import Shapes, measure, paper_shapes, peak_tflops
+from tests.gpu.throughput import Shapes, build_model, measure, paper_shapes, peak_tflops, response_log_probs
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {
@@ -82,6 +82,16 @@ def test_the_throughput_passes_run_on_a_tiny_cpu_model(tmp_path):
         assert p["tokens_per_s"] == pytest.approx(rows * 12 / p["seconds"])
         assert p["model_tflops"] == pytest.approx(units * rows * per_sequence / p["seconds"] / 1e12)
         assert p["fraction_of_peak"] == pytest.approx(p["model_tflops"] / 0.5)
+
+
+def test_the_response_log_probs_are_log_softmax_picked(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(TINY))
+    model = build_model(tmp_path, "cpu", torch.float32, checkpointing=False).eval()
+    ids = torch.randint(0, 40, (2, 9))
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits  # position t predicts token t + 1; the response is tokens 3…8
+        expected = torch.log_softmax(logits[:, 2:8], -1).gather(-1, ids[:, 3:, None])[..., 0]
+        assert torch.allclose(response_log_probs(model, ids, 3), expected, atol=1e-6)
 
 
 def measurement(mfu: float | None) -> dict:

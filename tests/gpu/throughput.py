@@ -100,10 +100,11 @@ def build_model(model_dir: Path, device: str, dtype: torch.dtype, checkpointing:
 
 
 def response_log_probs(model, input_ids: torch.Tensor, prompt: int) -> torch.Tensor:
-    """(rows, response) log-probs of the response tokens: logits over the whole sequence, the slice in float32."""
+    """(rows, response) log-probs of the response tokens: logits over the whole sequence, the slice in float32
+    (the picked logit less the log-sum-exp: one float32 copy of the slice kept for backward, not two)."""
     logits = model(input_ids=input_ids).logits
     sliced = logits[:, prompt - 1 : -1].float()
-    return sliced.log_softmax(-1).gather(-1, input_ids[:, prompt:, None])[..., 0]
+    return sliced.gather(-1, input_ids[:, prompt:, None])[..., 0] - sliced.logsumexp(-1)
 
 
 def _sync(device: str) -> None:
