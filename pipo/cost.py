@@ -25,7 +25,9 @@ from pipo.flops import forward_flops, read_model_config
 MEASURED = CONF_DIR / "gpu_measured.json"  # written by reproduce/gpu_check.sh on a GPU
 
 
-def step_units(algorithm: Any, prompt_tokens: float, response_tokens: float, g: float, dapo_rounds: float):
+def step_units(
+    algorithm: Any, prompt_tokens: float, response_tokens: float, g: float, dapo_rounds: float
+) -> tuple[float, float]:
     """(base step, one actor update) in forward-token units per sequence token, for ``algorithm``'s config."""
     r = response_tokens / (prompt_tokens + response_tokens)  # the response share of a sequence's tokens
     rounds = dapo_rounds if algorithm.filter_groups else 1.0
