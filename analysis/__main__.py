@@ -3,6 +3,7 @@
     python -m analysis table1                 # or table2 … table7, fig2, fig4, fig5, controls, all
     python -m analysis all --scale paper --root runs --out results
     python -m analysis table1 --source wandb --entity ENTITY --project pipo
+    python -m analysis table1 --source wandb-offline --root runs   # W&B's own offline run files, never synced
     python -m analysis summary                # one line per run: state and average Pass@1
     python -m analysis report                 # every claim of the paper: effect, interval, verdict
 
@@ -28,12 +29,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "overrides", nargs="*", help="the overrides the sweep was launched with (e.g. pipo=off,authors recipe=authors)"
     )
-    parser.add_argument("--root", default="runs", help="run records (default: runs)")
+    parser.add_argument(
+        "--root", default="runs", help="run records (default: runs); --source wandb-offline: where W&B's run files are"
+    )
     parser.add_argument("--scale", default="tiny", choices=["tiny", "paper"], help="which scale's runs (default: tiny)")
     parser.add_argument("--out", default="results", help="output folder (default: results)")
-    parser.add_argument("--source", default="records", choices=["records", "wandb"], help="where runs come from")
+    parser.add_argument(
+        "--source",
+        default="records",
+        choices=["records", "wandb", "wandb-offline"],
+        help="where runs come from: the run records; a W&B project (--entity, --project); or the W&B run files "
+        "logged offline under --root (<record>/wandb/offline-run-*/run-<id>.wandb), read with W&B's own reader",
+    )
     parser.add_argument("--entity", help="W&B entity (--source wandb)")
-    parser.add_argument("--project", default="pipo", help="W&B project (--source wandb; default: pipo)")
+    parser.add_argument("--project", default="pipo", help="W&B project (--source wandb, wandb-offline; default: pipo)")
     parser.add_argument("--cache", default=".cache/wandb_export", help="where the W&B export is kept")
     args = parser.parse_args(argv)
     root = args.root
@@ -43,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         if not args.entity:
             parser.error("--source wandb needs --entity")
         root = str(export(args.entity, args.project, args.cache))
+    elif args.source == "wandb-offline":
+        from analysis.wandb_offline import export_offline
+
+        root = str(export_offline(args.root, args.project, args.cache))
     runs = load_runs(root)
     for path, reason in runs.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
