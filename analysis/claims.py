@@ -9,12 +9,16 @@ states it (a − b) and for the feedback itself (a − zero).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import yaml
 
+from analysis.tables import TableSpec, run_attributes
+from analysis.tables import _cell_block as cell_block
+from analysis.tables import _row_value as row_value
 from pipo.config import ConfigError
-from pipo.sweeps import load_sweep
+from pipo.sweeps import SWEEPS_DIR, GridCell, grid_cells, load_sweep
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 KINDS = ("diff", "auc", "drop", "overhead", "feedback")
@@ -54,13 +58,41 @@ class Claim:
     sides: tuple[Side, ...] = field(default=(), repr=False)
 
     def command(self) -> str:
-        """The commands that run the cells this claim needs (its sweep's, then its control twins')."""
-        cmds = []
+        """The commands that run just the cells this claim needs: per sweep (and control override),
+        the grid axes its sides' cells choose, and the claim's seeds where the grid has no seed axis."""
+        groups: dict[tuple[str, tuple[str, ...]], dict[str, list[str]]] = {}
         for side in self.sides:
-            seeded = self.seeds != (42,) and not any("seed" in g for g in load_sweep(side.sweep).grids)
-            seeds = f" seed={','.join(str(s) for s in self.seeds)}" if seeded else ""
-            cmds.append(f"python reproduce/{side.sweep}.py -m{''.join(' ' + o for o in side.overrides)}{seeds}")
-        return "; ".join(dict.fromkeys(cmds)) or f"python reproduce/{self.sweep}.py -m"
+            axes = {k for g in load_sweep(side.sweep).grids for k in g}
+            chosen = groups.setdefault((side.sweep, side.overrides), {})
+            for cell in side_cells(side):
+                for key, value in cell.choices.items():
+                    if key in axes and value not in chosen.setdefault(key, []):
+                        chosen[key].append(value)
+        cmds = []
+        for (sweep, overrides), chosen in groups.items():
+            if self.seeds != (42,) and "seed" not in chosen:
+                chosen["seed"] = [str(s) for s in self.seeds]
+            args = [*overrides, *(f"{k}={','.join(v)}" for k, v in chosen.items())]
+            cmds.append(f"python reproduce/{sweep}.py -m{''.join(' ' + a for a in args)}")
+        return "; ".join(cmds) or f"python reproduce/{self.sweep}.py -m"
+
+
+def table_spec(sweep_name: str) -> TableSpec:
+    """The sweep's table layout (a figure's sweep: methods, one block per model)."""
+    sweep = load_sweep(sweep_name)
+    return TableSpec(**sweep.table) if sweep.table else TableSpec(rows=["method"], blocks="model")
+
+
+@cache
+def side_cells(side: Side) -> tuple[GridCell, ...]:
+    """The grid cells of ``side``'s sweep (with its overrides) that make its row in its block."""
+    sweep, spec = load_sweep(side.sweep), table_spec(side.sweep)
+    out = []
+    for cell in grid_cells(sweep, list(side.overrides)):
+        attrs = run_attributes(cell)
+        if tuple(row_value(attrs, k) for k in spec.rows) == side.row and cell_block(cell, spec) == side.block:
+            out.append(cell)
+    return tuple(out)
 
 
 def _side(spec, claim: dict, default_overrides: tuple[str, ...] = ()) -> Side:
@@ -82,6 +114,8 @@ def load_claims(path: Path = CLAIMS_FILE) -> list[Claim]:
     out: list[Claim] = []
     for c in doc["claims"]:
         kind = c.get("kind", "diff")
+        if not (SWEEPS_DIR / f"{c['sweep']}.yaml").exists():
+            raise ConfigError(f"claim {c.get('id')}: no sweep {c['sweep']!r} in {SWEEPS_DIR}")
         if kind not in KINDS:
             raise ConfigError(f"claim {c.get('id')}: kind {kind!r} is not one of {KINDS}")
         a = _side(c["a"], c) if "a" in c else None

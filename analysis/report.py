@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.claims import Claim, Side, load_claims
+from analysis.claims import Claim, Side, load_claims, side_cells, table_spec
 from analysis.render import tex_escape
 from analysis.runs import load_metrics
 from analysis.tables import (
     PAPER_DIR,
-    TableSpec,
     bootstrap_diff,
     build_table,
     cell_mask,
@@ -36,15 +35,14 @@ from analysis.tables import (
     run_attributes,
     task_benchmarks,
 )
-from analysis.tables import _cell_block as cell_block
-from analysis.tables import _row_value as row_value
 from analysis.verdict import NOT_RUN, VERDICTS, Effect, mde, verdict
 from pipo.config import ConfigError
 from pipo.pass_at_k import pass_at_k
 from pipo.records import RunRecord
-from pipo.sweeps import GridCell, grid_cells, load_sweep
+from pipo.sweeps import load_sweep
 
 RESAMPLES, BOOT_SEED = 4000, 0  # fixed: the same records give the same intervals and verdicts
+MIN_SEEDS = 5  # runs without per-problem outcomes: an interval over seeds needs this many a side
 Outcomes = dict[int, dict[str, dict[str, float]]]  # seed -> benchmark -> problem id -> outcome
 
 
@@ -64,24 +62,6 @@ class Result:
 
 
 # -- the runs of a side -----------------------------------------------------------------------------
-def table_spec(sweep_name: str) -> TableSpec:
-    """The sweep's table layout (a figure's sweep: methods, one block per model)."""
-    sweep = load_sweep(sweep_name)
-    return TableSpec(**sweep.table) if sweep.table else TableSpec(rows=["method"], blocks="model")
-
-
-@cache
-def side_cells(side: Side) -> tuple[GridCell, ...]:
-    """The grid cells of ``side``'s sweep (with its overrides) that make its row in its block."""
-    sweep, spec = load_sweep(side.sweep), table_spec(side.sweep)
-    out = []
-    for cell in grid_cells(sweep, list(side.overrides)):
-        attrs = run_attributes(cell)
-        if tuple(row_value(attrs, k) for k in spec.rows) == side.row and cell_block(cell, spec) == side.block:
-            out.append(cell)
-    return tuple(out)
-
-
 def side_runs(side: Side, runs: pd.DataFrame, scale: str) -> tuple[pd.DataFrame, list[str]]:
     """The finished runs of ``side`` at ``scale`` (every seed), and its benchmarks."""
     cells = side_cells(side)
@@ -94,7 +74,14 @@ def side_runs(side: Side, runs: pd.DataFrame, scale: str) -> tuple[pd.DataFrame,
     keep = np.zeros(len(done), dtype=bool)
     for cell in cells:
         keep |= cell_mask(done, run_attributes(cell))
-    return done[keep], benchmarks
+    found = done[keep]
+    twice = found[found["seed"].duplicated(keep=False)]
+    if not twice.empty:  # runs that differ only in settings the tables do not tell apart
+        raise ConfigError(
+            f"{side.describe()}: several finished runs of one seed ({', '.join(sorted(twice['path']))}): "
+            "move the ones that are not this claim's out of the run root"
+        )
+    return found, benchmarks
 
 
 def _per_problem(run, metric: str) -> dict[str, dict[str, float]] | None:
@@ -171,11 +158,20 @@ def max_drop(curve: np.ndarray) -> np.ndarray:
     return (np.maximum.accumulate(curve, axis=0) - curve).max(axis=0)
 
 
+def drop_seeds(a: dict, b: dict, benchmarks: list[str]) -> list[int]:
+    """The seeds both sides have curves of, over the same evaluations and problems of every benchmark."""
+    return sorted(
+        s
+        for s in set(a) & set(b)
+        if all(k in a[s] and k in b[s] and a[s][k].shape == b[s][k].shape for k in benchmarks)
+    )
+
+
 def drop_effect(a: dict, b: dict, benchmarks: list[str]) -> Effect | None:
     """drop(b) − drop(a) of the average Pass@1 curve (points; > 0: a falls less), with a paired
-    bootstrap: seeds, and within each the problems of each benchmark, the same draws on both sides."""
-    seeds = sorted(s for s in set(a) & set(b) if all(k in a[s] and k in b[s] for k in benchmarks))
-    seeds = [s for s in seeds if all(a[s][k].shape == b[s][k].shape for k in benchmarks)]
+    bootstrap: seeds, and within each the problems of each benchmark (multinomial weights, the same
+    draws on both sides)."""
+    seeds = drop_seeds(a, b, benchmarks)
     if not seeds:
         return None
     rng = np.random.default_rng(BOOT_SEED)
@@ -186,35 +182,61 @@ def drop_effect(a: dict, b: dict, benchmarks: list[str]) -> Effect | None:
         points.append(float(max_drop(curve_b) - max_drop(curve_a)))
         rep_a, rep_b = 0.0, 0.0
         for k in benchmarks:
-            idx = rng.integers(0, a[s][k].shape[1], (RESAMPLES, a[s][k].shape[1]))
-            rep_a = rep_a + a[s][k][:, idx].mean(2) / len(benchmarks)
-            rep_b = rep_b + b[s][k][:, idx].mean(2) / len(benchmarks)
-        reps.append(100 * (max_drop(rep_b) - max_drop(rep_a)))
+            n = a[s][k].shape[1]
+            w = rng.multinomial(n, np.full(n, 1 / n), RESAMPLES) / n  # (resamples, problems)
+            rep_a = rep_a + w @ a[s][k].T / len(benchmarks)  # (resamples, evaluations)
+            rep_b = rep_b + w @ b[s][k].T / len(benchmarks)
+        reps.append(100 * (max_drop(rep_b.T) - max_drop(rep_a.T)))
     drawn = rng.integers(0, len(seeds), (RESAMPLES, len(seeds)))
     rep = np.stack(reps, 1)[np.arange(RESAMPLES)[:, None], drawn].mean(1)
     lo, hi = np.percentile(rep, [2.5, 97.5])
     return Effect(float(np.mean(points)), float(lo), float(hi))
 
 
-def step_times(runs: pd.DataFrame) -> np.ndarray:
-    """Every step's ``timing/step`` of ``runs``."""
-    times = [load_metrics(r.path).get("timing/step", pd.Series(dtype=float)).dropna() for r in runs.itertuples()]
-    return np.concatenate([t.to_numpy(float) for t in times]) if times else np.array([])
+BLOCK = 10  # steps per block of the overhead's bootstrap: neighbouring steps' times are correlated
 
 
-def overhead_effect(a: np.ndarray, b: np.ndarray, ref_a: np.ndarray, ref_b: np.ndarray) -> Effect | None:
-    """(mean a / mean b − 1) − (mean ref_a / mean ref_b − 1), in per cent, steps resampled in each run set."""
-    if any(len(x) == 0 for x in (a, b, ref_a, ref_b)):
+def step_times(runs: pd.DataFrame) -> list[np.ndarray]:
+    """Each run's ``timing/step`` after its first step (which includes warming up)."""
+    out = []
+    for run in runs.itertuples():
+        t = load_metrics(run.path).get("timing/step", pd.Series(dtype=float)).dropna().to_numpy(float)[1:]
+        if len(t):
+            out.append(t)
+    return out
+
+
+def _block_means(runs: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Bootstrap replicates of the mean step time: each run's steps resampled in blocks of BLOCK
+    consecutive steps (a moving-block bootstrap), the runs pooled."""
+    total = np.zeros(RESAMPLES)
+    count = 0
+    for t in runs:
+        blocks = max(1, len(t) // BLOCK)
+        size = min(BLOCK, len(t))
+        starts = rng.integers(0, len(t) - size + 1, (RESAMPLES, blocks))
+        idx = starts[:, :, None] + np.arange(size)
+        total += t[idx].reshape(RESAMPLES, -1).sum(1)
+        count += blocks * size
+    return total / count
+
+
+def overhead_effect(
+    a: list[np.ndarray], b: list[np.ndarray], ref_a: list[np.ndarray], ref_b: list[np.ndarray]
+) -> Effect | None:
+    """(mean a / mean b − 1) − (mean ref_a / mean ref_b − 1), in per cent: the extra relative cost of
+    PIPO on a's algorithm over the reference's, with a moving-block bootstrap over each run's steps."""
+    if any(not x for x in (a, b, ref_a, ref_b)):
         return None
     rng = np.random.default_rng(BOOT_SEED)
 
-    def boot(x: np.ndarray) -> np.ndarray:
-        return x[rng.integers(0, len(x), (RESAMPLES, len(x)))].mean(1)
+    def mean(runs: list[np.ndarray]) -> float:
+        return float(np.concatenate(runs).mean())
 
-    point = 100 * (a.mean() / b.mean() - ref_a.mean() / ref_b.mean())
-    rep = 100 * (boot(a) / boot(b) - boot(ref_a) / boot(ref_b))
+    point = 100 * (mean(a) / mean(b) - mean(ref_a) / mean(ref_b))
+    rep = 100 * (_block_means(a, rng) / _block_means(b, rng) - _block_means(ref_a, rng) / _block_means(ref_b, rng))
     lo, hi = np.percentile(rep, [2.5, 97.5])
-    return Effect(float(point), float(lo), float(hi))
+    return Effect(point, float(lo), float(hi))
 
 
 def feedback_effect(runs: pd.DataFrame, scale: str) -> tuple[Effect | None, str]:
@@ -254,20 +276,20 @@ def side_effect(claim: Claim, a: Side, b: Side, runs: pd.DataFrame, scale: str) 
     runs_b, _ = side_runs(b, runs, scale)
     if claim.kind == "drop":
         ca, cb = curves(runs_a), curves(runs_b)
-        seeds = sorted(set(ca) & set(cb))
+        seeds = drop_seeds(ca, cb, bench)
         n = sum(ca[seeds[0]][k].shape[1] for k in bench) if seeds else 0
         return drop_effect(ca, cb, bench), seeds, n
     if claim.kind == "auc":
         oa, ob = auc_outcomes(runs_a), auc_outcomes(runs_b)
     else:
         oa, ob = outcomes(runs_a, _metric(a)), outcomes(runs_b, _metric(b))
-    seeds = sorted(s for s in set(oa) & set(ob) if all(k in oa[s] and k in ob[s] for k in bench))
-    n = sum(len(oa[seeds[0]][k]) for k in bench) if seeds else 0
     columns = bench if claim.column == "AVG" else [claim.column]
+    seeds = sorted(s for s in set(oa) & set(ob) if all(k in oa[s] and k in ob[s] for k in columns))
+    n = sum(len(oa[seeds[0]][k]) for k in columns) if seeds else 0
     effect = diff_effect(oa, ob, columns, "AVG" if claim.column == "AVG" else claim.column)
     if effect is None and claim.kind == "diff" and _metric(a) == "pass@1":  # no per-problem outcomes: seeds
         va, vb = _seed_values(runs_a, bench, claim.column), _seed_values(runs_b, bench, claim.column)
-        if len(va) > 1 and len(vb) > 1:
+        if min(len(va), len(vb)) >= MIN_SEEDS:  # a percentile bootstrap over fewer seeds under-covers
             effect = Effect(*bootstrap_diff(va, vb, 10_000, BOOT_SEED))
         elif va and vb:
             effect = Effect(float(np.mean(va) - np.mean(vb)))
@@ -277,8 +299,16 @@ def side_effect(claim: Claim, a: Side, b: Side, runs: pd.DataFrame, scale: str) 
 def _seed_values(runs: pd.DataFrame, benchmarks: list[str], column: str) -> list[float]:
     out = []
     for run in runs.itertuples(index=False):
-        if run.evals:
-            per = {e.get("stands_for", s): 100 * e["correct"] / e["n"] for s, e in run.evals[-1]["benchmarks"].items()}
+        per = (
+            {
+                e.get("stands_for", s): 100 * e["correct"] / e["n"]
+                for s, e in run.evals[-1]["benchmarks"].items()
+                if e["n"]
+            }
+            if run.evals
+            else {}
+        )
+        if all(b in per for b in benchmarks):
             out.append(float(np.mean([per[b] for b in benchmarks])) if column == "AVG" else per[column])
     return out
 
@@ -295,8 +325,8 @@ def evaluate(claim: Claim, runs: pd.DataFrame, scale: str, claims: dict[str, Cla
         ra, rb = claim.reference
         times = [step_times(side_runs(s, runs, scale)[0]) for s in (claim.a, claim.b, ra, rb)]
         effect = overhead_effect(*times)
-        n = min(len(t) for t in times)
-        note = "steps per side (timing/step)"
+        n = min(sum(len(r) for r in t) for t in times)
+        note = f"steps per side (timing/step), moving-block bootstrap over blocks of {BLOCK} steps"
     else:
         effect, seeds, n = side_effect(claim, claim.a, claim.b, runs, scale)
         if claim.control is not None:
@@ -323,12 +353,15 @@ def evaluate_all(runs: pd.DataFrame, scale: str = "tiny", claims: Sequence[Claim
 
 
 # -- the report -------------------------------------------------------------------------------------
+ONE_SEED = "¹"
 RULE = (
     "Verdict rule (analysis/verdict.py), from the reproduced effect's 95% interval and the paper's effect: "
     "**supported** — the interval excludes 0 in the paper's direction; **opposed** — it excludes 0 the other "
     "way; **ruled out** — it contains 0 and excludes the paper's effect; **inconclusive** — it contains both "
     "(or the paper gives a direction only, or there is no interval); **not run** — the runs are missing. "
     "MDE: the effect a two-sided 5% test detects with 80% power at the run's design (2.80 × SE). "
+    f"{ONE_SEED} one training seed: the interval is the evaluation's noise only (problems resampled), not "
+    "training's; such a verdict is about this one run. "
     "*PIPO − zero*: the same comparison against +PIPO's `pipo.control=zero` twin (the extra optimizer pass "
     "without the feedback), judged by the same rule with the paper's effect."
 )
@@ -351,16 +384,20 @@ def _interval(e: Effect | None) -> str:
 def summary_rows(results: list[Result]) -> list[list[str]]:
     rows = []
     for r in results:
-        paper = _num(r.paper) if r.paper is not None else ("+ (direction)" if (r.claim.direction or 0) > 0 else "−")
+        paper = (
+            _num(r.paper)
+            if r.paper is not None
+            else ("+ (direction)" if (r.claim.direction or 0) > 0 else "− (direction)")
+        )
         rows.append(
             [
                 r.claim.id,
                 r.claim.where.split(",")[0],
                 paper,
                 _interval(r.effect),
-                r.verdict,
+                r.verdict + (ONE_SEED if len(r.seeds) == 1 else ""),
                 _interval(r.control) if r.claim.control else "n/a",
-                r.control_verdict or "n/a",
+                (r.control_verdict + (ONE_SEED if len(r.seeds) == 1 else "")) if r.control_verdict else "n/a",
                 _num(r.mde, signed=False),
                 f"{r.problems}×{len(r.seeds)}" if r.seeds else ("—" if not r.problems else str(r.problems)),
             ]
@@ -497,8 +534,13 @@ def forest(results: list[Result], out_dir: Path, name: str = "report_effects") -
 
 def _commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True)
+        repo = Path(__file__).resolve().parent
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=repo
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=repo
+        )
         return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -525,7 +567,13 @@ def write_report(
     results = evaluate_all(runs, scale)
     paths = forest(results, out)
     figure = paths[1].name if paths else None
-    meta = {"scale": scale, "command": command, "commit": _commit(), "machine": machine(), "runs": str(len(runs))}
+    meta = {
+        "scale": scale,
+        "command": command,
+        "commit": _commit(),
+        "machine": machine(),
+        "runs": str(int((runs["scale"] == scale).sum()) if not runs.empty else 0),
+    }
     (out / "report.md").write_text(to_markdown(results, meta, figure), encoding="utf-8")
     (out / "report.tex").write_text(to_latex(results, meta, paths[0].name if paths else None), encoding="utf-8")
     paths += [out / "report.md", out / "report.tex"]

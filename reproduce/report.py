@@ -14,14 +14,16 @@ import sys
 from pipo.sweeps import SweepResult, load_sweep, main, plan, reevaluate_sweep
 
 
-def table6_twins(result: SweepResult) -> int:
-    """Table 6's Pass@8 of the 4B Table 1 cells and of their zero twins (re-evaluation, trains nothing)."""
-    code = 0
-    for overrides in ([], ["pipo.control=zero"]):
-        sweep = load_sweep("table6")
-        cells = plan(sweep, [*overrides, *result.overrides])
-        code = code or reevaluate_sweep(sweep, cells).code
-    return code
+def table6(result: SweepResult) -> int:
+    """Table 6's Pass@8 of the trained 4B Table 1 cells and of their zero twins (re-evaluation, trains
+    nothing; cells already re-evaluated are read back); untrained ones are named and left."""
+    sweep = load_sweep("table6")
+    cells = {c.signature: c for ov in ([], ["pipo.control=zero"]) for c in plan(sweep, [*ov, *result.overrides])}
+    trained = [c for c in cells.values() if c.status == "done"]
+    for c in cells.values():
+        if c.status != "done":
+            print(f"table6: {c.label} is not trained ({c.status}): no Pass@8", file=sys.stderr)
+    return reevaluate_sweep(sweep, trained).code if trained else 0
 
 
 if __name__ == "__main__":
@@ -30,7 +32,7 @@ if __name__ == "__main__":
         from analysis.report import summary_text, write_report
         from analysis.runs import load_runs
 
-        code = result.code or table6_twins(result)
+        code = table6(result) or result.code
         runs = load_runs(result.run_root)
         paths, results = write_report(
             runs.frame,

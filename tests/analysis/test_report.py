@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from analysis.__main__ import main as analysis_main
-from analysis.claims import ZERO, Side, load_claims
-from analysis.report import drop_effect, evaluate_all, max_drop, overhead_effect, side_cells, write_report
+from analysis.claims import ZERO, Side, load_claims, side_cells
+from analysis.report import drop_effect, evaluate_all, max_drop, overhead_effect, step_times, write_report
 from analysis.runs import load_runs
 from analysis.verdict import INCONCLUSIVE, NOT_RUN, OPPOSED, RULED_OUT, SUPPORTED, Effect, mde, verdict
 from pipo.cell import signature
@@ -70,10 +70,24 @@ def test_drop_effect_is_base_drop_minus_pipo_drop():
 
 def test_overhead_effect_in_per_cent():
     # GRPO+PIPO 2 s/step vs GRPO 1 s (+100%), PPO+PIPO 1.1 vs PPO 1.0 (+10%): 90 points more
-    one = np.ones(8)
-    effect = overhead_effect(2 * one, one, 1.1 * one, one)
+    one = [np.ones(30)]
+    effect = overhead_effect([2 * one[0]], one, [1.1 * one[0]], one)
     assert effect.value == pytest.approx(90.0)
     assert (effect.lo, effect.hi) == pytest.approx((90.0, 90.0))  # no variation to resample
+    # a slow stretch of 10 steps in the PIPO run: the point is the ratio of the means, the interval covers it
+    slow = np.ones(30)
+    slow[10:20] = 3.0  # mean 1.667: +66.7% over GRPO, 56.7 points over PPO's +10%
+    effect = overhead_effect([slow], one, [1.1 * one[0]], one)
+    assert effect.value == pytest.approx(100 * (50 / 30 - 1.1))
+    assert effect.lo < effect.value < effect.hi
+    assert overhead_effect([], one, one, one) is None
+
+
+def test_step_times_leave_out_each_runs_first_step(tmp_path):
+    metrics = [{"step": s, "timing/step": t} for s, t in [(1, 9.0), (2, 1.0), (3, 2.0)]]
+    write_record(tmp_path, "r", config(), [], metrics=metrics)
+    (times,) = step_times(load_runs(tmp_path).frame)
+    assert times.tolist() == [1.0, 2.0]
 
 
 def _record(root, sig, rate, n, seed, rng, control="none", **cfg):
