@@ -4,7 +4,8 @@ A step is made of passes over the batch's sequences, counted in units of one for
 sequence token: sampling (prefill 1 per prompt token, decoding g per response token), no-grad
 forwards 1 each (old log-probs; the KL reference; PPO's values; SDPO's teacher) and forward+backward
 updates 3 each (the actor; PPO's critic). PIPO adds one actor update over the replayed share f of
-the previous batch. GPU-hours = steps × units × sequence tokens × forward FLOPs per token
+the previous batch (``scale.resources.cost.replayed``; every row when the backends forward every row:
+``verification_share``). GPU-hours = steps × units × sequence tokens × forward FLOPs per token
 (``pipo.flops``, the model's shipped config) / (peak × fraction of peak). The fraction is
 ``scale.resources.cost.mfu`` when set, else the one ``bash reproduce/gpu_check.sh`` measured
 (``conf/gpu_measured.json``) if it was measured against the plan's peak (a fraction of another GPU's
