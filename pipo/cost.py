@@ -4,10 +4,12 @@ A step is made of passes over the batch's sequences, counted in units of one for
 sequence token: sampling (prefill 1 per prompt token, decoding g per response token), no-grad
 forwards 1 each (old log-probs; the KL reference; PPO's values; SDPO's teacher) and forward+backward
 updates 3 each (the actor; PPO's critic). PIPO adds one actor update over the replayed share f of
-the previous batch. GPU-hours = steps × units × sequence tokens × forward FLOPs per token
+the previous batch (``scale.resources.cost.replayed``; every row when the backends forward every row:
+``verification_share``). GPU-hours = steps × units × sequence tokens × forward FLOPs per token
 (``pipo.flops``, the model's shipped config) / (peak × fraction of peak). The fraction is
 ``scale.resources.cost.mfu`` when set, else the one ``bash reproduce/gpu_check.sh`` measured
-(``conf/gpu_measured.json``), else ``assumed_mfu``. The work is taken to spread over the cell's GPUs
+(``conf/gpu_measured.json``) if it was measured against the plan's peak (a fraction of another GPU's
+peak says nothing of this one), else ``assumed_mfu``. The work is taken to spread over the cell's GPUs
 at that fraction; optimizer steps and verifiers are left out (small next to 4k-token passes).
 """
 
@@ -42,26 +44,56 @@ def step_units(
     return step, 3.0
 
 
+def _number(data: dict[str, Any], key: str) -> bool:
+    return isinstance(data.get(key), int | float) and not isinstance(data.get(key), bool)
+
+
 def measured(path: Path | None = None) -> dict[str, Any] | None:
-    """The GPU check's measurement (``mfu``, ``date``, ``device``, …; default file ``MEASURED``), None
-    before there is one."""
+    """The GPU check's measurement (``mfu``, ``peak_tflops``, ``achieved_tflops``, ``device``, ``date``, …;
+    default file ``MEASURED``), None before there is one. ValueError when the file is not such a measurement."""
     path = path or MEASURED
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): rerun bash reproduce/gpu_check.sh or delete it") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object (rerun bash reproduce/gpu_check.sh)")
     mfu = data.get("mfu")
-    if not isinstance(mfu, int | float) or not 0 < mfu <= 1:
+    if not _number(data, "mfu") or not 0 < mfu <= 1:
         raise ValueError(f"{path}: 'mfu' must be a fraction of peak in (0, 1], got {mfu!r} (rerun gpu_check.sh)")
+    for key in ("peak_tflops", "achieved_tflops"):
+        if not _number(data, key) or data[key] <= 0:
+            raise ValueError(f"{path}: {key!r} must be TFLOP/s > 0, got {data.get(key)!r} (rerun gpu_check.sh)")
     return data
 
 
 def fraction_of_peak(cost: Any, path: Path | None = None) -> tuple[float, str]:
-    """(the fraction of peak the estimate uses, where it comes from)."""
+    """(the fraction of peak the estimate uses, where it comes from). A measured fraction is used only
+    when it was measured against ``cost.peak_tflops``; otherwise the assumed one, and the source says why."""
     if cost.mfu is not None:
         return float(cost.mfu), "scale.resources.cost.mfu"
     if (m := measured(path)) is not None:
-        return float(m["mfu"]), f"measured {m.get('date', '?')} on {m.get('device', '?')}"
+        where = f"{m.get('date', '?')} on {m.get('device', '?')}"
+        if float(m["peak_tflops"]) == float(cost.peak_tflops):
+            return float(m["mfu"]), f"measured {where}"
+        return float(cost.assumed_mfu), (
+            f"assumed: the {m['mfu']:.0%} measured {where} is of a {m['peak_tflops']:g} TFLOP/s peak "
+            f"({m['achieved_tflops']:.0f} TFLOP/s achieved), not this plan's {cost.peak_tflops:g}"
+        )
     return float(cost.assumed_mfu), "assumed, not measured yet"
+
+
+def verification_share(cfg: Any) -> float:
+    """The share of the previous batch's rows the verification step forwards: every row when a KL term
+    is in the verification loss (both backends: ``pipo.kl_in_verification`` with the algorithm's KL
+    loss) or, on verl, when the loss is normalised by the micro-batch's padded width
+    (``pipo.backends.verl.trainer.skips_unrewarded_rows``); else ``scale.resources.cost.replayed``.
+    ``pipo.skip_zero`` skips whole steps, not rows: it does not enter."""
+    kl = bool(cfg.pipo.kl_in_verification and cfg.algorithm.use_kl_loss)
+    width_normalised = cfg.backend.name == "verl" and cfg.algorithm.loss_agg_mode == "seq-mean-token-sum-norm"
+    return 1.0 if kl or width_normalised else float(cfg.scale.resources.cost.replayed)
 
 
 def model_config_path(hf_id: str) -> Path | None:
@@ -91,7 +123,7 @@ def cell_gpu_hours(cfg: Any, path: Path | None = None) -> float | None:
     c, a = resources.cost, cfg.algorithm
     step, actor = step_units(a, c.prompt_tokens, c.response_tokens, c.decode_cost, c.dapo_rounds)
     if cfg.pipo.enabled:
-        step += (c.replayed if cfg.pipo.skip_zero else 1.0) * actor  # the verification step
+        step += verification_share(cfg) * actor  # the verification step
     seq = round(c.prompt_tokens + c.response_tokens)
     sequences = a.batch_size // cfg.scale.batch_divisor * a.rollout_n
     flops_per_step = step * sequences * _sequence_flops(config_json, seq)

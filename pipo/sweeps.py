@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,9 +139,23 @@ class PlannedCell:
     label: str
     status: str  # new | running | done | incomplete | failed | invalid
     problems: list[str]
-    gpu_hours: float | None  # None: the model's shape is not known here (a local directory without config.json)
+    gpu_hours: float | None  # None: not estimated (an invalid cell, or why in ``cost_note``)
     budget: str = ""  # steps and prompts (pipo.config.budget)
     disk_gb: float | None = None  # backend=verl: the disk its checkpoints take at most
+    cost_note: str = ""  # why a valid cell's GPU-hours are not estimated
+
+
+UNKNOWN_SHAPE = "unknown model shape (model.hf_id: no shipped config, no local config.json)"
+
+
+def _cell_cost(cfg: DictConfig) -> tuple[float | None, str]:
+    """(GPU-hours, why not) of a valid cell: a model config without Qwen3's shape keys or a torn
+    ``conf/gpu_measured.json`` leaves it unestimated with the reason, not the plan unprinted."""
+    try:
+        hours = cell_gpu_hours(cfg)  # pipo/cost.py's token-count model
+    except (ValueError, OSError) as err:
+        return None, str(err).splitlines()[0]
+    return hours, ("" if hours is not None else UNKNOWN_SHAPE)
 
 
 def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[PlannedCell]:
@@ -168,11 +183,11 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
             found.extend(_verl_problems(cfg))
         sig = signature(plain)
         state = "invalid" if found else ((RunRecord(run_dir(cfg, sig)).status() or {}).get("state", "new"))
-        hours = cell_gpu_hours(cfg)  # pipo/cost.py's token-count model
+        hours, note = _cell_cost(cfg) if not found else (None, "")  # an invalid cell's cost may not compute
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
         disk = _verl_disk_gb(cfg) if cfg.backend.name == "verl" else None
-        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk))
+        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk, note))
     return out
 
 
@@ -224,14 +239,14 @@ def cpu_minutes(cells: list[PlannedCell]) -> tuple[float, float, int]:
 
 def _cost_basis(cells: list[PlannedCell]) -> str:
     """What the GPU-hours rest on: the fraction of peak, and where it comes from (pipo/cost.py)."""
-    unknown = sum(c.gpu_hours is None for c in cells)
+    notes = Counter(c.cost_note for c in cells if c.cost_note)
     costly = [c.cfg for c in cells if c.cfg is not None and c.gpu_hours]
     basis = ""
     if costly:
         cost = costly[0].scale.resources.cost
         mfu, source = fraction_of_peak(cost)
         basis = f" (pipo/cost.py at {mfu:.0%} of {cost.peak_tflops:g} TFLOP/s per GPU, {source})"
-    return basis + (f"; {unknown} cells of unknown model shape not counted" if unknown else "")
+    return basis + "".join(f"; {n} cells not counted: {note}" for note, n in notes.items())
 
 
 def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:

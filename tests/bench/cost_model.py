@@ -177,7 +177,7 @@ def main() -> None:
             row.append(1 + f * actor / step)
         print(f"{algo:<10}" + "".join(f"{x:>14.2f}" for x in row))
     g = max(args.gen_cost)  # the costliest decoding: the replay's smallest share
-    cost = compose_cell(["scale=paper"]).scale.resources.cost
+    cost = compose_cell(["scale=paper", f"scale.resources.cost.peak_tflops={args.peak_tflops}"]).scale.resources.cost
     mfu, source = (args.mfu, "--mfu") if args.mfu is not None else fraction_of_peak(cost)
     print(
         f"\nGPU-hours per Table 1 cell (g={g:g}; {mfu:g} of {args.peak_tflops:g} TFLOP/s per GPU, {source}; "

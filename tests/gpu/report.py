@@ -3,9 +3,10 @@
     python -m tests.gpu.report WORKDIR [--json conf/gpu_measured.json] [--benchmarks BENCHMARKS.md]
 
 WORKDIR holds pytest's ``junit.xml`` and the throughput test's ``throughput.json``. When the throughput
-was measured against a known peak, the measurement goes to ``--json`` (which ``pipo.cost`` reads: the
-plan's and ``cost_model.py``'s fraction of peak) and to the block of ``--benchmarks`` between the markers
-below; otherwise both are left as they are. Exit status 1 when a test failed.
+test passed (in ``junit.xml``) and measured against a known peak, the measurement goes to ``--json``
+(which ``pipo.cost`` reads: the plan's and ``cost_model.py``'s fraction of peak) and to the block of
+``--benchmarks`` between the markers below; otherwise both are left as they are. Exit status 1 when a
+test failed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN = "<!-- gpu_check:begin (written by reproduce/gpu_check.sh; do not edit by hand) -->"
 END = "<!-- gpu_check:end -->"
+THROUGHPUT_TEST = "test_throughput::test_throughput_of_the_paper_shapes"  # as junit_outcomes names it
 PASSES = (
     ("forward", "forward, no grad (log-probs)"),
     ("forward_backward", "forward+backward (an update)"),
@@ -42,6 +44,11 @@ def junit_outcomes(junit: Path) -> list[tuple[str, str, str]]:
                 break
         out.append((name, outcome, message))
     return out
+
+
+def throughput_passed(outcomes: list[tuple[str, str, str]]) -> bool:
+    """Whether the throughput test ran and passed (its sanity checks held)."""
+    return any(name == THROUGHPUT_TEST and outcome == "passed" for name, outcome, _ in outcomes)
 
 
 def _fraction(x: float | None) -> str:
@@ -94,7 +101,8 @@ def render_block(m: dict[str, Any] | None, assumed: float) -> str:
         f"{table}\n\n"
         f"The plan and `cost_model.py` use the forward+backward's fraction, {_fraction(m['mfu'])}, instead of "
         f"the assumed {assumed * 100:g} % (`conf/gpu_measured.json`; `scale.resources.cost.mfu` or `--mfu` "
-        "override it)."
+        f"override it) where their peak (`scale.resources.cost.peak_tflops`) is this one, {m['peak_tflops']:g} "
+        "TFLOP/s; at another peak they keep the assumed fraction and say so."
     )
 
 
@@ -140,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         print("  no test ran (pytest stopped before reporting: see its output above)")
     if m is None:
         print(f"\nno throughput measured: {args.json.name} and {args.benchmarks.name} left as they are")
+    elif not throughput_passed(outcomes):
+        print(
+            f"\n{THROUGHPUT_TEST} did not pass: its figures above are not recorded; "
+            f"{args.json.name} and {args.benchmarks.name} left as they are"
+        )
     elif m["mfu"] is None:
         print(
             f"\n{m['device']} is not in tests/gpu/throughput.py's peak table: set GPU_PEAK_TFLOPS (dense bf16) "
