@@ -3,7 +3,9 @@
     python -m analysis table1                 # or table2 … table7, fig2, fig4, fig5, controls, all
     python -m analysis all --scale paper --root runs --out results
     python -m analysis table1 --source wandb --entity ENTITY --project pipo
+    python -m analysis table1 --source wandb-offline --root runs   # W&B's own offline run files, never synced
     python -m analysis summary                # one line per run: state and average Pass@1
+    python -m analysis report                 # every claim of the paper: effect, interval, verdict
 
 Each table comes as LaTeX (booktabs), Markdown and CSV, plus a "vs paper" view and, where cells
 have several seeds, PIPO − base with 95% bootstrap intervals. Missing cells show as "—" and are
@@ -23,16 +25,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m analysis", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=[*ARTEFACTS, "all", "summary"], help="which artefact")
+    parser.add_argument("what", choices=[*ARTEFACTS, "all", "summary", "report"], help="which artefact")
     parser.add_argument(
         "overrides", nargs="*", help="the overrides the sweep was launched with (e.g. pipo=off,authors recipe=authors)"
     )
-    parser.add_argument("--root", default="runs", help="run records (default: runs)")
+    parser.add_argument(
+        "--root", default="runs", help="run records (default: runs); --source wandb-offline: where W&B's run files are"
+    )
     parser.add_argument("--scale", default="tiny", choices=["tiny", "paper"], help="which scale's runs (default: tiny)")
     parser.add_argument("--out", default="results", help="output folder (default: results)")
-    parser.add_argument("--source", default="records", choices=["records", "wandb"], help="where runs come from")
+    parser.add_argument(
+        "--source",
+        default="records",
+        choices=["records", "wandb", "wandb-offline"],
+        help="where runs come from: the run records; a W&B project (--entity, --project); or the W&B run files "
+        "logged offline under --root (<record>/wandb/offline-run-*/run-<id>.wandb), read with W&B's own reader",
+    )
     parser.add_argument("--entity", help="W&B entity (--source wandb)")
-    parser.add_argument("--project", default="pipo", help="W&B project (--source wandb; default: pipo)")
+    parser.add_argument("--project", default="pipo", help="W&B project (--source wandb, wandb-offline; default: pipo)")
     parser.add_argument("--cache", default=".cache/wandb_export", help="where the W&B export is kept")
     args = parser.parse_args(argv)
     root = args.root
@@ -42,13 +52,29 @@ def main(argv: list[str] | None = None) -> int:
         if not args.entity:
             parser.error("--source wandb needs --entity")
         root = str(export(args.entity, args.project, args.cache))
+    elif args.source == "wandb-offline":
+        from analysis.wandb_offline import export_offline
+
+        root = str(export_offline(args.root, args.project, args.cache))
     runs = load_runs(root)
     for path, reason in runs.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     if args.what == "summary":
         return _summary(runs, root)
+    if args.what == "report":
+        return _report(runs, args)
     for name in ARTEFACTS if args.what == "all" else [args.what]:
         print(build(name, runs, args.scale, args.out, args.overrides).report() + "\n")
+    return 0
+
+
+def _report(runs, args) -> int:
+    from analysis.report import summary_text, write_report
+
+    command = "python -m analysis report" + (f" --root {args.root}" if args.root != "runs" else "")
+    paths, results = write_report(runs.frame, args.scale, args.out, command)
+    print(summary_text(results))
+    print("\n".join(f"wrote {p}" for p in paths))
     return 0
 
 

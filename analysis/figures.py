@@ -1,5 +1,7 @@
 """The paper's figures from run records (PDF and PNG): training dynamics, seeds, wall-clock, the λ
-and K ablations, PIPO's own diagnostics (J, anchor μ ± σ, δ, φ), and the reward-noise study."""
+and K ablations (PIPO − base with its interval, beside the paper's), PIPO's own diagnostics (J,
+anchor μ ± σ, δ, φ), and the reward-noise study. ``tests/analysis/test_figures.py`` renders each
+one and checks that no two texts overlap and nothing is off the canvas."""
 
 from __future__ import annotations
 
@@ -14,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.runs import load_metrics, method_name
-from analysis.tables import Table, cell_mask, expected_cells
+from analysis.tables import Table, cell_mask, expected_cells, pipo_minus_base
 from pipo.sweeps import Sweep
 
 COLORS = {False: "#0072B2", True: "#D55E00"}  # base, +PIPO (colour-blind safe)
+LEGEND_ROW_IN = 0.22  # the height a one-row figure legend takes above the axes (inches)
 plt.rcParams.update(
     {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "legend.fontsize": 8, "lines.linewidth": 1.4}
 )
@@ -89,8 +92,8 @@ def dynamics(runs: pd.DataFrame, out_dir: Path, name: str = "fig2") -> list[Path
     for i, (_, ylabel) in enumerate(panels):
         axes[i, 0].set_ylabel(ylabel)
     handles = [plt.Line2D([], [], color=COLORS[p], label=("+PIPO" if p else "base")) for p in (False, True)]
-    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.03))
-    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - LEGEND_ROW_IN / fig.get_figheight()))
     return _save(fig, out_dir, name)
 
 
@@ -157,49 +160,64 @@ def wallclock(runs: pd.DataFrame, out_dir: Path, name: str = "fig5") -> list[Pat
         if ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, fontsize=6, ncol=2)
     ax = axes[0, -1]
-    if ratios:
-        labels = [f"{a.upper()}\n{m.split('_')[1]}" for m, a in ratios]
-        ax.bar(range(len(ratios)), list(ratios.values()), color="#999999")
-        ax.axhline(1.0, color="black", lw=0.8)
-        ax.set_xticks(range(len(ratios)), labels, fontsize=7)
+    if ratios:  # horizontal bars: one label per line, however many (model, algorithm) pairs
+        labels = [f"{a.upper()} {m.split('_')[1]}" for m, a in ratios]
+        ax.barh(range(len(ratios)), list(ratios.values()), color="#999999")
+        ax.axvline(1.0, color="black", lw=0.8)
+        ax.set_yticks(range(len(ratios)), labels, fontsize=7)
+        ax.invert_yaxis()
     ax.set_title("step time, PIPO / base")
     fig.tight_layout()
     return _save(fig, out_dir, name)
 
 
 def ablation(table: Table, param: str, out_dir: Path, name: str) -> list[Path]:
-    """AVG against λ or K for GRPO+PIPO, GRPO as a horizontal line; the paper's values for reference."""
-    col = next(((b, "AVG") for b, cols in table.blocks if "AVG" in cols), None)
-    if col is None:
+    """PIPO − base (AVG, points) against λ or K on one axis: the reproduced difference with its 95%
+    interval as a band (the table's own, :func:`analysis.tables.pipo_minus_base`), the paper's
+    PIPO − base as points, and the base algorithm as the zero line."""
+    block = next((b for b, cols in table.blocks if "AVG" in cols), None)
+    if block is None or not table.pipo_rows:
         return []
-    block = col[0]
     idx = table.row_keys.index(param)
-    pts = sorted(
-        (r[idx], table.cells[(r, block, "AVG")].mean)
-        for r in table.rows
-        if r[idx] != "" and (r, block, "AVG") in table.cells
-    )
-    base = [
-        table.cells[(r, block, "AVG")].mean for r in table.rows if r[idx] == "" and (r, block, "AVG") in table.cells
-    ]
-    if not pts and not base:
+    rows = sorted(table.pipo_rows, key=lambda r: r[idx])
+    base_name = table.pipo_rows[rows[0]][table.row_keys.index("method")]
+    diffs = pipo_minus_base(table)
+    ours, band, paper = [], [], []  # (x, PIPO − base), (x, low, high), (x, the paper's PIPO − base)
+    for i, row in enumerate(rows):
+        key, base = (row, block, "AVG"), (table.pipo_rows[row], block, "AVG")
+        if key in diffs:
+            ours.append((i, diffs[key][0]))
+            band.append((i, diffs[key][1], diffs[key][2]))
+        elif key in table.cells and base in table.cells:  # no interval (one seed, no per-problem outcomes)
+            ours.append((i, table.cells[key].mean - table.cells[base].mean))
+            band.append((i, np.nan, np.nan))  # a gap in the band
+        if key in table.paper and base in table.paper:
+            paper.append((i, table.paper[key] - table.paper[base]))
+    if not ours and not paper:
         return []
-    paper = sorted((r[idx], v) for (r, b, c), v in table.paper.items() if c == "AVG" and r[idx] != "")
-    fig, ax = plt.subplots(figsize=(3.2, 2.4))
-    if pts:
-        ax.plot(range(len(pts)), [v for _, v in pts], "o-", color=COLORS[True], label="GRPO+PIPO (reproduced)")
-        ax.set_xticks(range(len(pts)), [f"{x:g}" for x, _ in pts])
-    if base:
-        ax.axhline(base[0], ls="--", color=COLORS[False], label="GRPO (reproduced)")
-    if paper and pts and [x for x, _ in paper] == [x for x, _ in pts]:
-        ax2 = ax.twinx()
-        ax2.plot(range(len(paper)), [v for _, v in paper], "s:", color="#555555", ms=3, label="paper (right axis)")
-        ax2.set_ylabel("paper avg. (%)", color="#555555")
-        ax2.legend(loc="lower right", frameon=False)
-    ax.set_xlabel({"lam": "λ", "window": "K"}[param])
-    ax.set_ylabel("avg. accuracy (%)")
-    ax.legend(loc="lower left", frameon=False)
-    fig.tight_layout()
+    fig, ax = plt.subplots(figsize=(3.3, 2.5))
+    zero = ax.axhline(0.0, color=COLORS[False], lw=1.0, ls="--")
+    legend = [(zero, f"{base_name} (base) = 0")]
+    if ours:
+        line = ax.plot(*zip(*ours, strict=True), "o-", color=COLORS[True], ms=4)[0]
+        legend.append((line, "reproduced"))
+        x, low, high = (np.array(v, dtype=float) for v in zip(*band, strict=True))
+        if np.isfinite(low).any():
+            patch = ax.fill_between(x, low, high, color=COLORS[True], alpha=0.25, lw=0)
+            legend[-1] = ((patch, line), "reproduced, 95% CI")
+    if paper:
+        points = ax.plot(*zip(*paper, strict=True), "s", color="black", ms=4, mfc="white", mew=1.2, zorder=3)[0]
+        legend.append((points, "paper"))
+    ax.set_xticks(range(len(rows)), [f"{r[idx]:g}" for r in rows])
+    ax.set_xlim(-0.4, len(rows) - 0.6)
+    ax.set_xlabel({"lam": "λ", "window": "window K"}[param])
+    ax.set_ylabel(f"PIPO − {base_name}, avg. (pts)")
+    handles, labels = zip(*legend, strict=True)
+    fig.legend(  # one row above the axes, across the figure: it covers no data
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(legend), frameon=False,
+        handlelength=1.3, handletextpad=0.4, columnspacing=0.8, borderaxespad=0.2,
+    )  # fmt: skip
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - LEGEND_ROW_IN / fig.get_figheight()))
     return _save(fig, out_dir, name)
 
 

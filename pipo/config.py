@@ -149,6 +149,21 @@ class EvalConfig:
 
 
 @dataclass
+class CostConfig:
+    """The assumptions of the plan's GPU-hours (``pipo.cost``; BENCHMARKS.md §5). The defaults are the
+    paper-scale ones that ``conf/scale/paper.yaml`` spells out; a cell without GPUs costs no GPU-hours."""
+
+    prompt_tokens: int = 200  # mean tokens of a prompt and of a response (of the lengths allowed)
+    response_tokens: int = 2000
+    decode_cost: float = 8.0  # g: a decoded token in forward-token units (decoding is memory-bound)
+    dapo_rounds: float = 1.5  # filter_groups: mean generation rounds per step
+    replayed: float = 1.0  # f: share of the previous batch the verification step forwards (1: all of it)
+    peak_tflops: float = 989.0  # per GPU, dense bf16 (H100 / H200)
+    mfu: float | None = None  # fraction of peak over a step; None: the measured one, else assumed_mfu
+    assumed_mfu: float = 0.35  # used until reproduce/gpu_check.sh has measured it (conf/gpu_measured.json)
+
+
+@dataclass
 class ResourcesConfig:
     """What one cell's job asks the cluster for (used by cluster=slurm and the plan's estimate)."""
 
@@ -156,7 +171,8 @@ class ResourcesConfig:
     cpus: int = 2
     mem_gb: int = 8
     timeout_min: int = 60
-    est_step_seconds: float = 1.0  # rough wall time per iteration, for the plan's GPU-hours estimate
+    cpu_step_seconds: float = 0.7  # one iteration's wall time on `cpus` cores: the plan's estimate without GPUs
+    cost: CostConfig = field(default_factory=CostConfig)  # the plan's GPU-hours (pipo.cost)
 
 
 @dataclass
@@ -361,6 +377,7 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.ppo_gate={p.ppo_gate}: must be > 0 or null")
     if not 0.0 < s.top_p <= 1.0 or s.eval.temperature < 0:
         out.append(f"scale.top_p={s.top_p} must lie in (0, 1] and scale.eval.temperature={s.eval.temperature} be >= 0")
+    out.extend(verifier_problems(c.task))
     if not 0.0 <= c.task.reward_noise <= 1.0:
         out.append(f"task.reward_noise={c.task.reward_noise}: a probability, in [0, 1]")
     elif c.task.reward_noise > 0 and c.backend.name == "verl":
@@ -393,6 +410,7 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"scale.steps={s.steps}: must be >= 1")
     if s.save_every < 1 or s.eval.every < 1:
         out.append("scale.save_every and scale.eval.every must be >= 1")
+    out.extend(_cost_problems(s.resources.cost))
     if c.wandb.mode not in WANDB_MODES:
         out.append(f"wandb.mode={c.wandb.mode!r}: expected one of {WANDB_MODES}")
     if c.backend.name not in ("local", "verl"):
@@ -403,6 +421,31 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append("verl.* overrides are given but backend is not verl")
     if set(c.task.benchmarks) != {sp["stands_for"] for sp in c.task.standin.splits.values()}:
         out.append("task.standin.splits must stand in for exactly the task's benchmarks")
+    return out
+
+
+def verifier_problems(task: Any) -> list[str]:
+    """``task.verifier`` and ``task.eval_verifier`` (when set) that no task registered (pipo/tasks/registry.py)."""
+    from pipo.tasks.registry import VERIFIERS  # the built-in tasks register theirs on import
+
+    return [
+        f"task.{key}={task[key]!r}: not a registered verifier (registered: {sorted(VERIFIERS)})"
+        for key in ("verifier", "eval_verifier")
+        if task[key] is not None and task[key] not in VERIFIERS
+    ]
+
+
+def _cost_problems(cost: Any) -> list[str]:
+    """Out-of-range assumptions of the plan's GPU-hours (``scale.resources.cost``)."""
+    out = []
+    for key in ("mfu", "assumed_mfu"):
+        if cost[key] is not None and not 0.0 < cost[key] <= 1.0:
+            out.append(f"scale.resources.cost.{key}={cost[key]}: a fraction of peak, in (0, 1]")
+    if not 0.0 <= cost.replayed <= 1.0:
+        out.append(f"scale.resources.cost.replayed={cost.replayed}: a share of the batch, in [0, 1]")
+    for key in ("prompt_tokens", "response_tokens", "decode_cost", "dapo_rounds", "peak_tflops"):
+        if cost[key] <= 0 or (key == "dapo_rounds" and cost[key] < 1):
+            out.append(f"scale.resources.cost.{key}={cost[key]}: must be > 0 (dapo_rounds >= 1)")
     return out
 
 

@@ -122,7 +122,12 @@ class RunRecord:
         self.write_json("eval.json", {"record_version": RECORD_VERSION, "evals": evals})
 
     def add_eval(self, entry: dict) -> None:
-        evals = [e for e in self.evals() if e["step"] != entry["step"]] + [entry]
+        self.add_evals([entry])
+
+    def add_evals(self, entries: list[dict]) -> None:
+        """Add evaluations to ``eval.json`` in one write; each replaces the one of its step, if any."""
+        steps = {e["step"] for e in entries}
+        evals = [e for e in self.evals() if e["step"] not in steps] + list(entries)
         self.write_evals(sorted(evals, key=lambda e: e["step"]))
 
     def pass_at_k(self, k: int) -> dict | None:

@@ -51,12 +51,13 @@ def reevaluate(cfg: DictConfig, samples: int, k: int) -> dict:
         s.temperature,
         samples,
         s.eval.batch_size,
+        top_p=s.top_p,
     )
     for entry in result["benchmarks"].values():
         entry[f"pass@{k}"] = mean_pass_at_k(entry["correct_per_problem"], samples, k)
     rows = result["benchmarks"].values()
     result["avg"][f"pass@{k}"] = sum(e[f"pass@{k}"] for e in rows) / len(rows)
-    result.update(step=state["step"], samples=samples, k=k, temperature=s.temperature)
+    result.update(step=state["step"], samples=samples, k=k, temperature=s.temperature, top_p=s.top_p)
     record.write_pass_at_k(k, result)
     log.info("%s: average pass@%d %.3f", label(cfg), k, result["avg"][f"pass@{k}"])
     return result

@@ -15,6 +15,8 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +28,9 @@ from omegaconf import DictConfig
 from pipo.algorithm.algorithms import registry_problems
 from pipo.cell import label, run_dir, signature
 from pipo.config import CONF_DIR, ConfigError, backend_problem, budget, compose_cells, problems, to_container
+from pipo.cost import cell_gpu_hours, fraction_of_peak
 from pipo.records import RunRecord
+from pipo.submitit_log import FLAG_ENV
 
 SWEEPS_DIR = CONF_DIR.parent / "sweeps"
 TRAIN_SCRIPT = CONF_DIR.parent / "reproduce" / "train.py"
@@ -139,9 +143,23 @@ class PlannedCell:
     label: str
     status: str  # new | running | done | incomplete | failed | invalid
     problems: list[str]
-    gpu_hours: float
+    gpu_hours: float | None  # None: not estimated (an invalid cell, or why in ``cost_note``)
     budget: str = ""  # steps and prompts (pipo.config.budget)
     disk_gb: float | None = None  # backend=verl: the disk its checkpoints take at most
+    cost_note: str = ""  # why a valid cell's GPU-hours are not estimated
+
+
+UNKNOWN_SHAPE = "unknown model shape (model.hf_id: no shipped config, no local config.json)"
+
+
+def _cell_cost(cfg: DictConfig) -> tuple[float | None, str]:
+    """(GPU-hours, why not) of a valid cell: a model config without Qwen3's shape keys or a torn
+    ``conf/gpu_measured.json`` leaves it unestimated with the reason, not the plan unprinted."""
+    try:
+        hours = cell_gpu_hours(cfg)  # pipo/cost.py's token-count model
+    except (ValueError, OSError) as err:
+        return None, str(err).splitlines()[0]
+    return hours, ("" if hours is not None else UNKNOWN_SHAPE)
 
 
 def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[PlannedCell]:
@@ -169,12 +187,11 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
             found.extend(_verl_problems(cfg))
         sig = signature(plain)
         state = "invalid" if found else ((RunRecord(run_dir(cfg, sig)).status() or {}).get("state", "new"))
-        r = cfg.scale.resources
-        hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
+        hours, note = _cell_cost(cfg) if not found else (None, "")  # an invalid cell's cost may not compute
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
         disk = _verl_disk_gb(cfg) if cfg.backend.name == "verl" else None
-        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk))
+        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk, note))
     return out
 
 
@@ -202,25 +219,66 @@ def _disk_total(cells: list[PlannedCell]) -> str:
     return f"; checkpoints up to {sum(disks):,.0f} GB of disk (backend.setup.max_ckpt_to_keep per cell)"
 
 
+BUILD_MINUTES = 3.0  # a tiny base model's build and warm-up on one core (2.2–3.3 min: BENCHMARKS.md)
+
+
+def cpu_minutes(cells: list[PlannedCell]) -> tuple[float, float, int]:
+    """CPU-only cells still to run: (wall minutes of training, of base-model builds, parallel slots).
+
+    Each cell takes steps × ``scale.resources.cpu_step_seconds`` (× 1.25 with PIPO) on its cores, the
+    cells share the machine's cores as the local launcher does, and each base model of a
+    (model, task) is built once (counted whether or not it is cached already).
+    """
+    todo = [c for c in cells if c.cfg is not None and c.status != "done" and c.cfg.scale.resources.gpus == 0]
+    if not todo:
+        return 0.0, 0.0, 1
+    r = todo[0].cfg.scale.resources
+    slots = max(1, (os.cpu_count() or 1) // max(r.cpus, 1))
+    seconds = sum(
+        c.cfg.scale.steps * c.cfg.scale.resources.cpu_step_seconds * (1.25 if c.cfg.pipo.enabled else 1.0) for c in todo
+    )
+    builds = len({(c.cfg.model.name, c.cfg.task.name) for c in todo})
+    return seconds / 60 / slots, builds * BUILD_MINUTES / min(slots, builds), slots
+
+
+def _cost_basis(cells: list[PlannedCell]) -> str:
+    """What the GPU-hours rest on: the fraction of peak, and where it comes from (pipo/cost.py)."""
+    notes = Counter(c.cost_note for c in cells if c.cost_note)
+    costly = [c.cfg for c in cells if c.cfg is not None and c.gpu_hours]
+    basis = ""
+    if costly:
+        cost = costly[0].scale.resources.cost
+        mfu, source = fraction_of_peak(cost)
+        basis = f" (pipo/cost.py at {mfu:.0%} of {cost.peak_tflops:g} TFLOP/s per GPU, {source})"
+    return basis + "".join(f"; {n} cells not counted: {note}" for note, n in notes.items())
+
+
 def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
     lines = [f"sweep {sweep.name}: {sweep.description}".rstrip(": "), ""]
     width = max((len(c.label) for c in cells), default=10)
     budget_width = max((len(c.budget) for c in cells), default=0)
     for c in cells:
         disk = f"  {c.disk_gb:6.0f} GB disk" if c.disk_gb is not None else ""
-        columns = f"{c.signature:<12}  {c.status:<8}  {c.budget:<{budget_width}}  {c.gpu_hours:8.1f} GPU-h{disk}"
+        hours = f"{c.gpu_hours:8.1f}" if c.gpu_hours is not None else f"{'?':>8}"
+        columns = f"{c.signature:<12}  {c.status:<8}  {c.budget:<{budget_width}}  {hours} GPU-h{disk}"
         lines.append(f"  {c.label:<{width}}  {columns}")
         lines.extend(f"      ✗ {p}" for p in c.problems)
     states = ("new", "running", "done", "incomplete", "failed", "invalid")
     counts = {s: sum(c.status == s for c in cells) for s in states}
-    todo = sum(c.gpu_hours for c in cells if c.status != "done")
+    todo = sum(c.gpu_hours or 0.0 for c in cells if c.status != "done")
     lines += [
         "",
         f"{len(cells)} cells: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        + f"; estimated {todo:.1f} GPU-hours to go (scale.resources.est_step_seconds × steps × GPUs)"
+        + f"; estimated {todo:.1f} GPU-hours to go{_cost_basis(cells)}"
         + _disk_total(cells),
     ]
+    train, build, slots = cpu_minutes(cells)
+    if train:
+        lines.append(
+            f"on this machine: about {train + build:.0f} min ({train:.0f} min of training on {slots} parallel "
+            f"slot(s), {build:.0f} min of base-model builds if not cached; scale.resources.cpu_step_seconds)"
+        )
     return "\n".join(lines)
 
 
@@ -306,11 +364,13 @@ def main(name: str, argv: list[str] | None = None) -> SweepResult:
         return SweepResult(1, sweep, cells)
     if sweep.evaluate:
         return dataclasses.replace(reevaluate_sweep(sweep, cells), overrides=overrides)
-    env = {**os.environ, "PIPO_VALIDATED": "1"}  # every cell was just checked
     code = 0
-    for argv_m in multirun_argvs(sweep, overrides):
-        print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
-        code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
+    with tempfile.TemporaryDirectory(prefix="pipo-sweep-") as tmp:
+        # every cell was just checked; the sub-grids' launchers show submitit's sacct warning once between them
+        env = {**os.environ, "PIPO_VALIDATED": "1", FLAG_ENV: str(Path(tmp) / "sacct_warned")}
+        for argv_m in multirun_argvs(sweep, overrides):
+            print(f"\nlaunching: python reproduce/train.py {' '.join(argv_m)}", flush=True)
+            code = code or subprocess.run([sys.executable, str(TRAIN_SCRIPT), *argv_m], env=env).returncode
     return SweepResult(code, sweep, cells, ran=True, overrides=overrides)
 
 

@@ -13,6 +13,7 @@
 # then checks the run record: done, validated at step 0 and at the end, PIPO verified at least once
 # (SDPO: and a teacher demonstration found). Exit status 0 means the whole path (config → verl →
 # plugin → worker extension → record) ran.
+# Throughput and the fraction of peak the cost model uses, without verl: reproduce/gpu_check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-Qwen/Qwen3-0.6B-Base}

@@ -29,9 +29,13 @@ if __name__ == "__main__":
         from pipo.backends.verl.config import main as print_verl_config
 
         sys.exit(print_verl_config([a for a in sys.argv[1:] if a != "--verl-config"]))
-    if {"-m", "--multirun"} & set(sys.argv) and not os.environ.get("PIPO_VALIDATED"):
-        from pipo.sweeps import validate_multirun
+    if {"-m", "--multirun"} & set(sys.argv):
+        from pipo.submitit_log import quiet_sacct_warnings
 
-        if validate_multirun(sys.argv[1:]):  # every cell is checked before Hydra launches any
-            sys.exit(1)
+        quiet_sacct_warnings()  # a SLURM cluster without accounting: one sacct warning per sweep, not per poll
+        if not os.environ.get("PIPO_VALIDATED"):
+            from pipo.sweeps import validate_multirun
+
+            if validate_multirun(sys.argv[1:]):  # every cell is checked before Hydra launches any
+                sys.exit(1)
     main()

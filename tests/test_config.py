@@ -92,6 +92,20 @@ def test_values_out_of_range_are_all_listed():
     ]
 
 
+def test_an_unregistered_verifier_fails_validation_naming_the_registered_ones(tmp_path):
+    from pipo.run import run_cell
+
+    cfg = compose_cell(["task.verifier=maths", "task.eval_verifier=exact", f"run_root={tmp_path}"])
+    found = [p for p in problems(cfg) if "verifier" in p]
+    assert [p.split(":")[0] for p in found] == ["task.verifier='maths'", "task.eval_verifier='exact'"]
+    for p in found:  # the built-in tasks' verifiers (conf/task/*.yaml), named
+        assert all(f"'{name}'" in p for name in ("code", "math", "mcq", "tool", "tool_exact"))
+    with pytest.raises(ConfigError, match=r"task\.verifier='maths'"):
+        run_cell(cfg)  # refused before anything runs: no record is started
+    assert not any(tmp_path.iterdir())
+    assert not [p for p in problems(compose_cell(["task=tool"])) if "verifier" in p]  # tool + tool_exact
+
+
 def test_batch_divisibility():
     found = problems(compose_cell(["scale.batch_divisor=3"]))
     assert any("not divisible by scale.batch_divisor=3" in p for p in found)

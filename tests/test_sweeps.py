@@ -193,3 +193,14 @@ def test_the_controls_grid_and_every_cells_budget_in_the_plan():
     assert "176 steps, 22,528 prompts, 180,224 responses" in lines["grpo"]
     assert "176 steps, 180,224 prompts, 180,224 responses" in lines["ppo"]  # the paper's matched budget
     assert "≤528 steps, 67,500 prompts, 540,000 responses" in lines["dapo+pipo(λ=0.1,K=8)"]
+
+
+def test_the_plan_estimates_cpu_time_from_steps_slots_and_builds(monkeypatch):
+    from pipo.sweeps import cpu_minutes
+
+    monkeypatch.setattr("pipo.sweeps.os.cpu_count", lambda: 2)
+    cells = plan(load_sweep("table4"), [])  # 6 GRPO+PIPO cells (λ) and GRPO, 100 steps, one core each
+    # 100 steps × 0.7 s × (6 × 1.25 + 1) = 595 s on 2 slots; one base model (4B, math) built: 3 min
+    train, build, slots = cpu_minutes(cells)
+    assert (train, build, slots) == (pytest.approx(595 / 60 / 2), 3.0, 2)
+    assert "about 8 min" in format_plan(load_sweep("table4"), cells)

@@ -2,9 +2,11 @@
 built-in ones), their datasets and verifiers, and the toy stand-ins used at tiny scale."""
 
 from pipo.tasks.registry import (
+    SDPO_TEACHER_PROMPT,
     StandinGenerator,
     TaskData,
     TaskDefinition,
+    TeacherPrompt,
     Verifier,
     get_task,
     get_verifier,
@@ -15,9 +17,11 @@ from pipo.tasks.registry import (
 )
 
 __all__ = [
+    "SDPO_TEACHER_PROMPT",
     "StandinGenerator",
     "TaskData",
     "TaskDefinition",
+    "TeacherPrompt",
     "Verifier",
     "get_task",
     "get_verifier",

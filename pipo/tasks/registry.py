@@ -2,8 +2,8 @@
 
 A definition holds everything the suite knows about a task apart from its config: the tiny-scale
 stand-in generator (:class:`StandinGenerator`), the verifier(s) the config may name, the paper-scale
-preparation (``sources``, read by ``python -m pipo.tasks.prepare``), the SDPO teacher's re-prompt and
-the sweeps whose paper tables report the task. The built-in tasks are defined in
+preparation (``sources``, read by ``python -m pipo.tasks.prepare``), the SDPO teacher's re-prompt (at
+tiny and at paper scale) and the sweeps whose paper tables report the task. The built-in tasks are defined in
 ``pipo/tasks/families/``, one module each; every module there registers itself when this module is
 imported. Adding a task: docs/EXTENDING.md, "Add a task".
 """
@@ -75,6 +75,23 @@ class StandinGenerator(Protocol):
 
 
 @dataclass(frozen=True)
+class TeacherPrompt:
+    """SDPO's teacher prompt at paper scale (verl, ``pipo.backends.verl.sdpo``): the student's last user
+    turn ``{prompt}`` re-written to hold ``solution`` (a successful sibling response, ``{solution}``)."""
+
+    reprompt: str
+    solution: str
+
+
+# SDPO's reference wording (lasgroup/SDPO 0e6d510, verl/trainer/config/actor/actor.yaml:131-140), without its
+# environment-feedback part (no task here returns feedback): what SDPO ran for SciKnowEval (Table 3)
+SDPO_TEACHER_PROMPT = TeacherPrompt(
+    reprompt="{prompt}{solution}\n\nCorrectly solve the original question.\n",
+    solution="\nCorrect solution:\n\n{solution}\n\n",
+)
+
+
+@dataclass(frozen=True)
 class TaskDefinition:
     """One task: what ``conf/task/<name>.yaml`` refers to by its ``name`` and ``standin.generator``."""
 
@@ -83,6 +100,7 @@ class TaskDefinition:
     standin: StandinGenerator
     verifiers: tuple[Verifier, ...]  # every verifier the config may name (``verifier``, ``eval_verifier``)
     reprompt: Callable[[str, str], str]  # (prompt, demonstration) -> SDPO's teacher prompt at tiny scale
+    teacher_prompt: TeacherPrompt = SDPO_TEACHER_PROMPT  # SDPO's teacher prompt at paper scale (verl)
     fraction_option: str = "sft_correct_fraction"  # the standin option holding the per-level fractions
     sources: tuple[Source, ...] = ()  # the paper-scale datasets (pipo.tasks.prepare); none: tiny scale only
     paper_tables: tuple[str, ...] = ()  # sweeps/<name>.yaml whose table (``table.paper``) reports this task

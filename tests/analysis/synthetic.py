@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 from pipo.cell import SIGNATURE_VERSION
@@ -92,3 +93,37 @@ def random_metrics(steps: int, rng: random.Random) -> list[dict]:
          "pipo/delta": rng.gauss(0, 1), "pipo/phi": rng.gauss(0, 1)}
         for s in range(1, steps + 1)
     ]  # fmt: skip
+
+
+def sweep_records(
+    root: Path,
+    name: str,
+    accuracy: Callable[[dict, int], float] | None = None,
+    seeds: tuple[int, ...] = (6, 42),
+    steps: tuple[int, ...] = (0, 25, 50),
+    seed: int = 0,
+) -> int:
+    """A done record, with per-problem outcomes and per-step metrics, for every cell of sweep ``name``'s
+    grid (each of ``seeds`` where the grid chooses none). ``accuracy(cell attributes, step)`` is each
+    benchmark's fraction correct (default: drawn at random). Returns how many records it wrote."""
+    from analysis.tables import expected_cells
+    from pipo.sweeps import load_sweep
+
+    rng = random.Random(seed)
+    written = 0
+    for cell in expected_cells(load_sweep(name)):
+        keys = ("model", "task", "algorithm", "pipo", "noise", "recipe", "lam", "window", "preset")
+        cfg_args = {k: cell[k] for k in keys if k in cell}
+        for s in [cell["seed"]] if "seed" in cell else seeds:
+            evals = []
+            for step in steps:
+                frac = accuracy({**cell, "seed": s}, step) if accuracy else None
+                correct = {
+                    split: min(n, max(0, round(n * frac))) if frac is not None else rng.randint(0, n)
+                    for split, (_, n) in SPLITS[cell["task"]].items()
+                }
+                evals.append(evaluation(step, cell["task"], correct, rng))
+            cfg = config(**cfg_args, seed=s)
+            write_record(root, f"{name}-{written:04d}", cfg, evals, metrics=random_metrics(steps[-1], rng))
+            written += 1
+    return written

@@ -53,7 +53,8 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(monkeypatch):
                 assert (a.batch_size, a.mini_batch_size, a.rollout_n) == (32, 32, 8)
                 assert v.algorithm.adv_estimator == "self_teacher" and not v.algorithm.use_kl_in_reward
                 assert not actor.use_kl_loss and not v.actor_rollout_ref.ref.fsdp_config.param_offload
-                assert dict(v.sdpo) == {"is_clip": 2.0, "teacher_ema": 0.05, "success_threshold": 1.0}
+                settings = {k: v.sdpo[k] for k in ("is_clip", "teacher_ema", "success_threshold")}
+                assert settings == {"is_clip": 2.0, "teacher_ema": 0.05, "success_threshold": 1.0}
                 sdpo += 1
             else:  # group-relative, KL 0.001 in the loss
                 assert v.algorithm.adv_estimator == "grpo" and not v.algorithm.use_kl_in_reward
@@ -78,6 +79,30 @@ def test_every_paper_cell_of_every_grid_yields_a_valid_verl_config(monkeypatch):
             checked += 1
     assert checked >= 80 and sdpo == 2  # Table 3's SDPO and SDPO+PIPO
     assert "sdpo" not in verl_config(compose_cell(["scale=paper", "backend=verl", "algorithm=grpo"]))
+
+
+def test_sdpo_re_prompts_with_each_tasks_own_template(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def sdpo_section(task: str) -> dict:
+        cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo", f"task={task}"])
+        return OmegaConf.to_container(verl_config(cfg, planning=True).sdpo)
+
+    code, mcq = sdpo_section("code"), sdpo_section("sciknoweval")
+    # SciKnowEval: SDPO's reference wording (lasgroup/SDPO 0e6d510, actor.yaml:131-140), as SDPO ran Table 3
+    question, demo = "Which gas? A. O2 B. N2", "<answer>A</answer>"
+    solution = mcq["solution_template"].format(solution=demo)
+    assert mcq["reprompt_template"].format(prompt=question, solution=solution) == (
+        "Which gas? A. O2 B. N2\nCorrect solution:\n\n<answer>A</answer>\n\n"
+        "\n\nCorrectly solve the original question.\n"
+    )
+    # code: its own, naming what its verifier checks
+    solution = code["solution_template"].format(solution="print(1)")
+    assert code["reprompt_template"].format(prompt="Print 1.", solution=solution) == (
+        "Print 1.\nCorrect solution (it passes all the tests):\n\nprint(1)\n\n"
+        "\n\nCorrectly solve the original problem: write a program that passes all its tests.\n"
+    )
+    assert code["is_clip"] == mcq["is_clip"] == 2.0  # the rest of the section is the algorithm's
 
 
 def test_pipo_off_is_verl_stock_config_and_on_adds_only_the_pipo_section():
@@ -234,6 +259,7 @@ def test_table1_as_in_the_authors_scripts_plans_valid_verl_configs(monkeypatch):
         a, rollout, actor = cfg.algorithm.name, v.actor_rollout_ref.rollout, v.actor_rollout_ref.actor
         assert (rollout.temperature, rollout.top_p) == ((0.7, 0.95) if a == "grpo" else (1.0, 1.0))
         assert rollout.val_kwargs.do_sample and rollout.val_kwargs.temperature == 0.7 and not v.data.shuffle
+        assert rollout.val_kwargs.top_p == 1.0 and rollout.val_kwargs.n == 1  # the authors' validation
         assert actor.use_kl_loss == (a in ("grpo", "dapo"))  # GSPO without KL; PPO's is in the reward
         assert v.reward.reward_manager.name == "naive"  # DAPO without the overlong penalty
         assert actor.policy_loss.loss_mode == (
@@ -247,3 +273,12 @@ def test_table1_as_in_the_authors_scripts_plans_valid_verl_configs(monkeypatch):
                 "trained",
             )
             assert v.pipo.lr == 1e-6 and v.pipo.pi_loss == "authors" and v.pipo.kl_in_verification
+
+
+def test_mean_at_k_is_refused_on_verl_whose_validation_is_one_answer_per_problem(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cell = ["scale=paper", "backend=verl", "scale.eval.mean_at_k=4"]
+    with pytest.raises(ConfigError, match=r"scale\.eval\.mean_at_k=4: verl's validation takes one answer"):
+        verl_config(compose_cell(cell), planning=True)
+    cells = plan(load_sweep("table4"), [*cell, "pipo.lam=0.1"])  # the plan shows it, before any launch
+    assert cells and all(c.status == "invalid" and "mean@k runs on the local backend" in c.problems[0] for c in cells)

@@ -12,23 +12,24 @@ the model, and the replay without the rows that carry no PI reward against the f
 from __future__ import annotations
 
 import copy
-from functools import partial
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
-from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
-from verl.single_controller.base import Worker
 from verl.utils import tensordict_utils as tu
-from verl.utils.model import compute_position_id_with_mask
-from verl.workers.utils.losses import ppo_loss
 
 from pipo.backends.verl import trainer as verl_trainer
 from pipo.backends.verl.config import verl_config
 from pipo.backends.verl.trainer import NOT_REPLAYED, PIPOTrainer
-from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
 from pipo.config import compose_cell
-from tests.backends.verl_cpu import cpu_actor_config, cpu_verl, training_worker
+from tests.backends.verl_cpu import (
+    agent_loop_rows,
+    cpu_actor_config,
+    cpu_verl,
+    pipo_extension,
+    response_log_probs,
+    training_worker,
+)
 
 SHAPES = [(5, 3), (4, 6), (6, 2), (3, 5)]  # (prompt, response) lengths: 2 groups of 2 rollouts
 ETA_PI = 0.05
@@ -57,11 +58,7 @@ def setup(transfer_queue, hf_dir):
     cpu_actor_config(config)
     with cpu_verl():
         worker, actor_config = training_worker(config)
-        extension = PIPOActorRolloutRefWorker.__new__(PIPOActorRolloutRefWorker)  # its __init__ needs Ray
-        Worker.__init__(extension)  # as init_model leaves it: the actor, its loss, its dispatch mesh
-        extension.actor, extension.loss_fn = worker, partial(ppo_loss, config=actor_config)
-        extension.set_dispatch_collect(mesh_name="actor", **worker.get_dispatch_collect())
-        worker.set_loss_fn(extension.loss_fn)
+        extension = pipo_extension(worker, actor_config)
         trainer = PIPOTrainer(config)
         trainer.actor_rollout_wg = extension  # update_actor_pi(meta): verl's tqbridge fetches the batch
         yield trainer, worker, actor_config
@@ -69,31 +66,8 @@ def setup(transfer_queue, hf_dir):
 
 def agent_loop_fields(hf_dir: str) -> tuple[list[dict], torch.Tensor]:
     """Four responses as verl's TransferQueue agent loop stores them, plus their old log-probs under the
-    initial model (computed here with a plain float32 copy of it)."""
-    gen = torch.Generator().manual_seed(1)
-    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
-    rows, old = [], []
-    for p, r in SHAPES:
-        out = AgentLoopOutput(
-            prompt_ids=torch.randint(3, 120, (p,), generator=gen).tolist(),
-            response_ids=torch.randint(3, 120, (r,), generator=gen).tolist(),
-            response_mask=[1] * r,
-            metrics=AgentLoopMetrics(),
-        )
-        field = out.as_dict()  # verl's agent_loop_tq._agent_loop_postprocess adds these four
-        field["loss_mask"] = field["response_mask"]
-        field["input_ids"] = torch.cat([field["prompts"], field["responses"]])
-        attention = torch.ones_like(field["input_ids"])[None]
-        field["position_ids"] = compute_position_id_with_mask(attention).squeeze(0)
-        rows.append(field)
-        old.append(response_log_probs(model, field["input_ids"], r).detach())
-    return rows, old
-
-
-def response_log_probs(model, input_ids: torch.Tensor, response_length: int) -> torch.Tensor:
-    logits = model(input_ids=input_ids[None]).logits[0]
-    lp = torch.log_softmax(logits[:-1].float(), -1).gather(-1, input_ids[1:, None])[:, 0]
-    return lp[-response_length:]
+    initial model."""
+    return agent_loop_rows(hf_dir, SHAPES)
 
 
 def previous_batch(hf_dir: str):

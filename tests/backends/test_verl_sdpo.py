@@ -93,6 +93,17 @@ def test_reprompt_keeps_the_chat_and_rewrites_its_last_user_turn():
         sdpo_settings({"sdpo": {"tau": 0.1}})
 
 
+def test_the_trainer_re_prompts_in_the_tasks_wording_from_its_verl_config(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose_cell(["scale=paper", "backend=verl", "algorithm=sdpo", "task=code"])
+    s = sdpo_settings(verl_config(cfg, planning=True))
+    out = reprompt([{"role": "user", "content": "Print 1."}], "print(1)", s)
+    assert out[0]["content"] == (
+        "Print 1.\nCorrect solution (it passes all the tests):\n\nprint(1)\n\n"
+        "\n\nCorrectly solve the original problem: write a program that passes all its tests.\n"
+    )
+
+
 def test_teacher_inputs_carry_the_first_successful_sibling(tokenizer):
     fields = make_batch(tokenizer)
     tags = [{}, {}, {}, {"is_padding": True}]  # the 4th is a DP padding row: nobody's demonstration

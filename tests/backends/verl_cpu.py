@@ -1,9 +1,9 @@
 """verl's own FSDP training engine in a CPU-only test process.
 
 verl 0.9 registers platforms for CUDA, NPU and ROCm only. ``CPUPlatform`` is its CUDA platform with
-the device calls pointed at the CPU; with it, a gloo process group of one rank and FSDP2, verl's
-``TrainingWorker`` builds its real engine (``FSDPEngineWithLMHead``) on CPU and runs its real
-mini-batch loop, micro-batching, padding conversions, loss and optimizer step on a tiny model.
+the device calls pointed at the CPU; with it, a gloo process group (one rank, or one per process) and
+FSDP2, verl's ``TrainingWorker`` builds its real engine (``FSDPEngineWithLMHead``) on CPU and runs its
+real mini-batch loop, micro-batching, padding conversions, loss and optimizer step on a tiny model.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from functools import partial
 from types import SimpleNamespace
 
 import torch
@@ -74,20 +76,30 @@ class CPUPlatform(PlatformCUDA):
 
 
 @contextmanager
-def cpu_verl(port: int = 29533) -> Iterator[None]:
-    """verl on the CPU platform, with a one-rank gloo process group, for the block's duration."""
+def cpu_verl(port: int = 29533, rank: int = 0, world_size: int = 1, timeout_s: float = 600.0) -> Iterator[None]:
+    """verl on the CPU platform, with a gloo process group of ``world_size`` ranks (this process is
+    ``rank``; every rank enters with the same ``port``), for the block's duration. A collective that a
+    peer never joins raises after ``timeout_s``."""
     saved_platform = platform_manager._current_platform
     env = {  # VERL_ENGINE_DEVICE: verl's engine registry gives the FSDP engine registered for CUDA
         "VERL_ENGINE_DEVICE": "cuda",
-        "RANK": "0",
-        "WORLD_SIZE": "1",
+        "RANK": str(rank),
+        "LOCAL_RANK": str(rank),
+        "WORLD_SIZE": str(world_size),
+        "LOCAL_WORLD_SIZE": str(world_size),
         "MASTER_ADDR": "127.0.0.1",
         "MASTER_PORT": str(port),
     }
     saved_env = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     platform_manager.set_platform(CPUPlatform())
-    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    torch.distributed.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world_size,
+        timeout=timedelta(seconds=timeout_s),
+    )
     try:
         yield
     finally:
@@ -132,3 +144,53 @@ def training_worker(config: DictConfig):
     worker = TrainingWorker(training)
     worker.reset()
     return worker, actor
+
+
+def pipo_extension(worker, actor_config):
+    """PIPO's worker extension as ``init_model`` leaves it (the actor, its loss, its dispatch mesh) over
+    ``worker`` (``training_worker``'s); its ``__init__`` needs Ray, so it is assembled here."""
+    from verl.single_controller.base import Worker
+    from verl.workers.utils.losses import ppo_loss
+
+    from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
+
+    extension = PIPOActorRolloutRefWorker.__new__(PIPOActorRolloutRefWorker)
+    Worker.__init__(extension)
+    extension.actor, extension.loss_fn = worker, partial(ppo_loss, config=actor_config)
+    extension.set_dispatch_collect(mesh_name="actor", **worker.get_dispatch_collect())
+    worker.set_loss_fn(extension.loss_fn)
+    return extension
+
+
+def agent_loop_rows(hf_dir: str, shapes: list[tuple[int, int]], seed: int = 1) -> tuple[list[dict], list[torch.Tensor]]:
+    """Responses of ``shapes`` ((prompt, response) lengths, random tokens) as verl's TransferQueue agent
+    loop stores them, plus their old log-probs under the model in ``hf_dir`` (a plain float32 copy)."""
+    from transformers import AutoModelForCausalLM
+    from verl.experimental.agent_loop.agent_loop import AgentLoopMetrics, AgentLoopOutput
+    from verl.utils.model import compute_position_id_with_mask
+
+    gen = torch.Generator().manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
+    rows, old = [], []
+    for p, r in shapes:
+        out = AgentLoopOutput(
+            prompt_ids=torch.randint(3, 120, (p,), generator=gen).tolist(),
+            response_ids=torch.randint(3, 120, (r,), generator=gen).tolist(),
+            response_mask=[1] * r,
+            metrics=AgentLoopMetrics(),
+        )
+        field = out.as_dict()  # verl's agent_loop_tq._agent_loop_postprocess adds these four
+        field["loss_mask"] = field["response_mask"]
+        field["input_ids"] = torch.cat([field["prompts"], field["responses"]])
+        attention = torch.ones_like(field["input_ids"])[None]
+        field["position_ids"] = compute_position_id_with_mask(attention).squeeze(0)
+        rows.append(field)
+        old.append(response_log_probs(model, field["input_ids"], r).detach())
+    return rows, old
+
+
+def response_log_probs(model, input_ids: torch.Tensor, response_length: int) -> torch.Tensor:
+    """The log-probs ``model`` gives the last ``response_length`` tokens of ``input_ids`` (one sequence)."""
+    logits = model(input_ids=input_ids[None]).logits[0]
+    lp = torch.log_softmax(logits[:-1].float(), -1).gather(-1, input_ids[1:, None])[:, 0]
+    return lp[-response_length:]

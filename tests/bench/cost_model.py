@@ -13,14 +13,17 @@ actor; PPO's critic). PIPO adds one actor update over the replayed fraction f of
 1. Tiny scale: every term is measured (the trainer's timing/* metrics, pipo=off and pipo=on side by
    side, medians over the steps where PIPO verifies, f measured) and the predicted ratio is printed
    next to the measured one.
-2. Paper scale: the terms come from a token-count model of the cell's own config (batch, rollouts,
-   KL, critic, DAPO's generation rounds), in units of one forward over one sequence token: a no-grad
-   forward costs 1, a forward+backward 3 (backward ≈ 2 forwards, compute-bound at this size),
-   prefill 1 per prompt token and decoding g per response token. Assumptions (flags): mean prompt
-   and response lengths, g (decoding is memory-bound; g > 1 the more so), f, DAPO's mean generation
-   rounds. The optimizer step and the verifier are left out (small next to 4k-token passes).
-3. GPU-hours per Table 1 cell: those units × the cell's sequence tokens × 2·(the model's parameters)
-   FLOPs, at an assumed model-FLOPs utilisation of the GPUs' peak (flags), over the cell's steps;
+2. Paper scale: the terms come from the token-count model of the cell's own config (batch, rollouts,
+   KL, critic, DAPO's generation rounds) that the plan uses (``pipo.cost.step_units``), in units of
+   one forward over one sequence token: a no-grad forward costs 1, a forward+backward 3 (backward ≈ 2
+   forwards, compute-bound at this size), prefill 1 per prompt token and decoding g per response
+   token. Assumptions (flags): mean prompt and response lengths, g (decoding is memory-bound; g > 1
+   the more so), f, DAPO's mean generation rounds. The optimizer step and the verifier are left out
+   (small next to 4k-token passes).
+3. GPU-hours per Table 1 cell: those units × the cell's sequences × the forward FLOPs of one sequence
+   (``pipo.flops``, from the shipped model configs), at a fraction of the GPUs' peak — by default the
+   one ``bash reproduce/gpu_check.sh`` measured (``conf/gpu_measured.json``), else the assumed 35 %;
+   ``--mfu`` overrides it —, over the cell's steps;
    PIPO's replay at f = 1 (the whole previous batch) and at the fractions f of rows with a PI reward
    measured at tiny scale and implied by the paper's numbers. Only GRPO and GSPO have rows without
    one (degenerate groups); PPO's GAE and DAPO's kept groups give every row a non-zero advantage.
@@ -42,9 +45,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from pipo_overhead import trainer
 
-from pipo.algorithm import needs_critic, needs_self_teacher
-from pipo.backends.verl.config import parameter_count, planning_model_dir
 from pipo.config import compose_cell
+from pipo.cost import cell_gpu_hours, fraction_of_peak, step_units
 
 ALGORITHMS = ("ppo", "grpo", "gspo", "dapo", "sdpo")
 TABLE1 = ("ppo", "grpo", "gspo", "dapo")
@@ -72,17 +74,7 @@ def tiny(algorithm: str, steps: int, tmp: Path) -> tuple[float, float, float]:
 def paper_units(algorithm: str, prompt: float, response: float, g: float, dapo_rounds: float) -> tuple[float, float]:
     """(base step, one actor update) in forward-token units per sequence token, from the paper-scale config."""
     a = compose_cell([f"algorithm={algorithm}", "scale=paper"]).algorithm
-    r = response / (prompt + response)  # response share of a sequence's tokens
-    rounds = dapo_rounds if a.filter_groups else 1.0
-    step = rounds * (g * r + (1 - r))  # sampling: prefill + decoding
-    step += 1  # old log-probs
-    step += 1 if (a.use_kl_loss or a.use_kl_in_reward) else 0  # reference forward
-    step += 3  # actor update
-    if needs_critic(a):
-        step += 1 + 3  # critic values + critic update
-    if needs_self_teacher(a):
-        step += 1  # the self-teacher's forward on the re-prompted sequences
-    return step, 3.0
+    return step_units(a, prompt, response, g, dapo_rounds)
 
 
 def beta_moment(a: float, b: float, k: int) -> float:
@@ -125,15 +117,24 @@ def paper_replayed(algorithm: str, n: int) -> float | None:
 
 
 def gpu_hours(algorithm: str, model: str, g: float, args, f: float | None) -> float:
-    """GPU-hours of a Table 1 cell at paper scale; ``f`` None: PIPO off, else its replayed fraction."""
-    cell = compose_cell([f"algorithm={algorithm}", "scale=paper", f"model={model}"])
-    a = cell.algorithm
-    step, actor = paper_units(algorithm, args.prompt_tokens, args.response_tokens, g, args.dapo_rounds)
-    units = step + (0.0 if f is None else f * actor)
-    tokens = a.batch_size * a.rollout_n * (args.prompt_tokens + args.response_tokens)
-    flops = units * tokens * 2 * parameter_count(planning_model_dir(cell.model.hf_id) / "config.json")
-    steps = cell.scale.steps / (args.dapo_rounds if a.filter_groups else 1.0)  # DAPO's steps count rounds
-    return steps * flops / (args.peak_tflops * 1e12 * args.mfu) / 3600
+    """GPU-hours of a Table 1 cell at paper scale (the plan's ``pipo.cost.cell_gpu_hours`` under this
+    script's assumptions); ``f`` None: PIPO off, else its replayed fraction."""
+    cost = "scale.resources.cost"
+    overrides = [
+        f"algorithm={algorithm}",
+        "scale=paper",
+        f"model={model}",
+        "pipo=off" if f is None else "pipo=on",
+        f"{cost}.prompt_tokens={args.prompt_tokens}",
+        f"{cost}.response_tokens={args.response_tokens}",
+        f"{cost}.decode_cost={g}",
+        f"{cost}.dapo_rounds={args.dapo_rounds}",
+        f"{cost}.peak_tflops={args.peak_tflops}",
+        f"{cost}.replayed={1.0 if f is None else f}",
+    ]
+    if args.mfu is not None:
+        overrides.append(f"{cost}.mfu={args.mfu}")
+    return cell_gpu_hours(compose_cell(overrides))
 
 
 def main() -> None:
@@ -142,11 +143,16 @@ def main() -> None:
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS))
     parser.add_argument("--gen-cost", type=float, nargs="+", default=[2.0, 4.0, 8.0], help="g")
     parser.add_argument("--replayed", type=float, nargs="+", default=[1.0, 0.5], help="f at paper scale")
-    parser.add_argument("--prompt-tokens", type=float, default=200)
-    parser.add_argument("--response-tokens", type=float, default=2000)
+    parser.add_argument("--prompt-tokens", type=int, default=200)
+    parser.add_argument("--response-tokens", type=int, default=2000)
     parser.add_argument("--dapo-rounds", type=float, default=1.5)
     parser.add_argument("--peak-tflops", type=float, default=989.0, help="per GPU (H100/H200 dense bf16)")
-    parser.add_argument("--mfu", type=float, default=0.35, help="model-FLOPs utilisation over a whole step")
+    parser.add_argument(
+        "--mfu",
+        type=float,
+        default=None,
+        help="fraction of peak over a whole step (default: measured by reproduce/gpu_check.sh, else 0.35 assumed)",
+    )
     parser.add_argument("--skip-tiny", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -171,8 +177,10 @@ def main() -> None:
             row.append(1 + f * actor / step)
         print(f"{algo:<10}" + "".join(f"{x:>14.2f}" for x in row))
     g = max(args.gen_cost)  # the costliest decoding: the replay's smallest share
+    cost = compose_cell(["scale=paper", f"scale.resources.cost.peak_tflops={args.peak_tflops}"]).scale.resources.cost
+    mfu, source = (args.mfu, "--mfu") if args.mfu is not None else fraction_of_peak(cost)
     print(
-        f"\nGPU-hours per Table 1 cell (g={g:g}; {args.mfu:g} of {args.peak_tflops:g} TFLOP/s per GPU; "
+        f"\nGPU-hours per Table 1 cell (g={g:g}; {mfu:g} of {args.peak_tflops:g} TFLOP/s per GPU, {source}; "
         "f: the share of the previous batch replayed)"
     )
     head = ["base", "+PIPO f=1", "f tiny", "+PIPO", "f paper", "+PIPO"]

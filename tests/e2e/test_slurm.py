@@ -11,6 +11,7 @@ import pytest
 from pipo.cell import run_dir
 from pipo.config import compose_cell
 from pipo.records import RunRecord
+from pipo.submitit_log import SACCT_WARNING
 from tests.e2e.test_train_cli import ROOT, train
 
 pytestmark = [
@@ -35,6 +36,9 @@ def test_two_cell_grid_through_slurm(micro_overrides, tmp_path):
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    # no accounting here: submitit's watcher fails to call sacct at every poll of both sub-grids' launchers;
+    # the sweep's log shows it once (submitit's stderr handler writes one line per record)
+    assert proc.stderr.count(SACCT_WARNING) <= 1
     runs = list((tmp_path / "runs" / "tiny").iterdir())
     assert len(runs) == 2 and all(RunRecord(r).status()["state"] == "done" for r in runs)
     scripts = list((tmp_path / "runs" / ".multirun" / "table4" / ".submitit").glob("*/*_submission.sh"))

@@ -53,16 +53,17 @@ def self_teacher_log_probs(
     demo = demonstrations(scores, roll.group, threshold)
     rows = [i for i, j in enumerate(demo) if j is not None]
     out = torch.zeros_like(roll.response_mask)
-    has = torch.zeros(len(demo), dtype=torch.bool)
+    has = torch.zeros(len(demo), dtype=torch.bool, device=out.device)
     if not rows:
         return out, has
     prompts = [reprompt(problems[roll.group[i]]["prompt"], roll.responses[demo[i]]) for i in rows]
     enc = tokenizer(prompts, padding=True, add_special_tokens=False, return_tensors="pt")
     R = roll.response_length
     responses = roll.input_ids[rows, -R:]
-    attn = torch.cat([enc["attention_mask"], roll.response_mask[rows].long()], 1)
-    ids = torch.cat([enc["input_ids"], responses], 1).to(roll.input_ids.device)
+    device = roll.input_ids.device
+    attn = torch.cat([enc["attention_mask"].to(device), roll.response_mask[rows].long()], 1)
+    ids = torch.cat([enc["input_ids"].to(device), responses], 1)
     position_ids = (attn.cumsum(-1) - 1).clamp(min=0)
-    out[rows] = log_probs(teacher, ids, attn.to(ids.device), position_ids.to(ids.device), R) * roll.response_mask[rows]
+    out[rows] = log_probs(teacher, ids, attn, position_ids, R) * roll.response_mask[rows]
     has[rows] = True
     return out, has

@@ -1,4 +1,5 @@
-"""Evaluation: Pass@1 with one answer per problem (greedy by default), and mean@k at the sampling temperature."""
+"""Evaluation: Pass@1 with one answer per problem (greedy by default), and mean@k at the rollout's sampling
+settings (temperature, top-p)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,16 @@ def evaluate(
     mean_at_k: int,
     batch_size: int,
     pass1_temperature: float = 0.0,
+    top_p: float = 1.0,
 ) -> dict:
     """Per-benchmark counts (so any average can be recomputed), each problem's Pass@1 outcome
     (``per_problem``: its position in the split → score, so two runs compare problem by problem),
     and their unweighted averages.
 
     Pass@1 takes one answer per problem: greedy, or sampled at ``pass1_temperature`` when it is > 0
-    (the authors' validation); with ``mean_at_k`` > 0, that many samples per problem at ``temperature``
-    give mean@k and the per-problem correct counts (for unbiased pass@k).
+    (the authors' validation, top-p 1.0 as theirs); with ``mean_at_k`` > 0, that many samples per problem
+    at ``temperature`` with nucleus ``top_p`` (the rollout's: ``scale.temperature``, ``scale.top_p``) give
+    mean@k and the per-problem correct counts (for unbiased pass@k).
     """
     out: dict = {"benchmarks": {}}
     for name, problems in benchmarks.items():
@@ -43,7 +46,9 @@ def evaluate(
             outcomes += [float(x) for x in scores]
             greedy += sum(scores)
             if mean_at_k:
-                r = generate(model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature)
+                r = generate(
+                    model, tokenizer, prompts, mean_at_k, max_prompt_length, max_new_tokens, temperature, top_p=top_p
+                )
                 correct = [0.0] * len(chunk)
                 scores = verifier.many(r.responses, [truths[g] for g in r.group])
                 for s, g in zip(scores, r.group, strict=True):

@@ -299,6 +299,7 @@ class LocalTrainer:
         them, and ``sequence_rewards``: each response's summed (shaped) reward, its score for SDPO."""
         a, s = self.cfg.algorithm, self.cfg.scale
         mask = roll.response_mask
+        scores = scores.to(mask.device)  # the verifier's scores come as a CPU tensor
         if self.teacher is not None:
             teacher_lp, has_teacher = base.self_teacher_log_probs(
                 self.teacher, self.tokenizer, problems, roll, scores, self.task.reprompt, a.success_threshold
@@ -321,7 +322,7 @@ class LocalTrainer:
             rewards = rewards + penalty
             m["sampling/overlong_fraction"] = (penalty < 0).float().mean().item()
         token_rewards = torch.zeros_like(mask)
-        token_rewards[torch.arange(len(rewards)), mask.sum(-1).long().clamp(min=1) - 1] = rewards
+        token_rewards[torch.arange(len(rewards), device=mask.device), mask.sum(-1).long().clamp(min=1) - 1] = rewards
         if a.use_kl_in_reward:  # PPO: per-token KL penalty in the reward (verl's apply_kl_penalty)
             kld = kl_penalty(old_lp, ref_lp, a.kl_type) * mask
             token_rewards = token_rewards - a.kl_coef * kld
@@ -475,7 +476,7 @@ class LocalTrainer:
         counts: dict[str, int] = {}
         for i in range(0, len(input_ids), self.mini_batch):
             sl = slice(i, i + self.mini_batch)
-            rows = torch.arange(i, min(i + self.mini_batch, len(input_ids)))
+            rows = torch.arange(i, min(i + self.mini_batch, len(input_ids)), device=input_ids.device)
             if active is not None:
                 rows = rows[active[sl]]
             if len(rows):
@@ -602,6 +603,7 @@ class LocalTrainer:
             s.eval.mean_at_k,
             s.eval.batch_size,
             s.eval.temperature,
+            top_p=s.top_p,
         )
         result.update(step=self.step, seconds=time.perf_counter() - t)
         self.record.add_eval(result)

@@ -25,6 +25,7 @@ from pipo.algorithm.settings import NO_DUAL_CLIP
 from pipo.backends.verl.records import VALIDATION_DIR
 from pipo.cell import label, run_dir
 from pipo.config import ConfigError, budget, copy_config
+from pipo.tasks.registry import task_definition
 
 REWARD_FN = Path(__file__).with_name("reward.py")
 
@@ -137,7 +138,8 @@ def cell_values(cfg: DictConfig) -> dict[str, Any]:
         f"{rollout}.log_prob_max_token_len_per_gpu": b.log_prob_max_token_len_per_gpu,
         f"{rollout}.calculate_log_probs": True,
         # Pass@1 is one answer per problem, greedy (docs/ALGORITHM.md, "Evaluation choices") unless
-        # scale.eval.temperature samples it (the authors' validation)
+        # scale.eval.temperature samples it (the authors' validation, at top-p 1.0 as theirs and as the
+        # local backend's sampled Pass@1; scale.top_p is the rollout's, and local mean@k's)
         f"{rollout}.val_kwargs.n": 1,
         f"{rollout}.val_kwargs.do_sample": s.eval.temperature > 0,
         f"{rollout}.val_kwargs.temperature": s.eval.temperature,
@@ -229,12 +231,18 @@ def verl_config(cfg: DictConfig, planning: bool = False) -> DictConfig:
     """The complete verl config of the cell ``cfg`` (backend=verl), validated by verl.
 
     With PIPO on it carries a ``pipo`` section that the PIPO trainer reads, for SDPO an ``sdpo`` section
-    (``pipo.backends.verl.sdpo``); otherwise it is exactly the config verl's stock trainer runs.
+    (``pipo.backends.verl.sdpo``: its settings and the task's re-prompt, ``TaskDefinition.teacher_prompt``);
+    otherwise it is exactly the config verl's stock trainer runs.
     ``planning``: verl's validation reads the shipped configs of the paper's models
     (``model_configs/``), so a plan needs no network; the returned config is the run's all the same.
     """
     if cfg.backend.name != "verl":
         raise ConfigError(f"backend={cfg.backend.name}: a verl config is made for backend=verl only")
+    if cfg.scale.eval.mean_at_k:  # verl validates once, with val_kwargs: that is Pass@1's one answer
+        raise ConfigError(
+            f"scale.eval.mean_at_k={cfg.scale.eval.mean_at_k}: verl's validation takes one answer per problem "
+            "(Pass@1); mean@k runs on the local backend"
+        )
     out = stock_config()
     for key, value in cell_values(cfg).items():
         if not _has(out, key):
@@ -251,8 +259,14 @@ def verl_config(cfg: DictConfig, planning: bool = False) -> DictConfig:
             pipo = {k: v for k, v in OmegaConf.to_container(cfg.pipo, resolve=True).items() if k != "enabled"}
             out["pipo"] = {**pipo, "algorithm": cfg.algorithm.name}  # its definition and attribution
         if needs_self_teacher(cfg.algorithm):  # what pipo.backends.verl.sdpo reads
-            a = cfg.algorithm
-            out["sdpo"] = {"is_clip": a.is_clip, "teacher_ema": a.teacher_ema, "success_threshold": a.success_threshold}
+            a, prompt = cfg.algorithm, task_definition(cfg.task).teacher_prompt  # the task's own re-prompt
+            out["sdpo"] = {
+                "is_clip": a.is_clip,
+                "teacher_ema": a.teacher_ema,
+                "success_threshold": a.success_threshold,
+                "reprompt_template": prompt.reprompt,
+                "solution_template": prompt.solution,
+            }
     if cfg.verl:
         try:
             out = OmegaConf.merge(out, OmegaConf.to_container(cfg.verl, resolve=True))

@@ -7,17 +7,17 @@ Scalar metrics go to ``metrics.jsonl`` (verl's names, which the local trainer sh
 ``critic/score/mean``; ``timing_s/*`` also as ``timing/*``); each validation
 (``val-core/<benchmark>/acc/mean@1``, the data source of a prepared benchmark row being the
 benchmark's name) becomes an ``eval.json`` entry, with each problem's outcome from verl's validation dump
-of that step (``validation/<step>.jsonl``, ``trainer.validation_data_dir``) where there is one.
+of that step (``validation/<step>.jsonl``, ``trainer.validation_data_dir``) where there is one. Both files
+are written by the record itself (``pipo.records.RunRecord``: atomic writes), as the local trainer's are.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
 
-from pipo.records import RunRecord, atomic_write_text, read_jsonl
+from pipo.records import RunRecord, read_jsonl
 
 LOG_GLOB = "verl_log.*.jsonl"
 VALIDATION_DIR = "validation"  # verl's trainer.validation_data_dir in the run directory: <step>.jsonl
@@ -86,7 +86,7 @@ def import_logs(record: RunRecord, sizes: dict[str, int]) -> list[dict]:
         if benchmarks:
             avg = sum(b["pass@1"] for b in benchmarks.values()) / len(benchmarks)
             evals.append({"step": step, "benchmarks": benchmarks, "avg": {"pass@1": avg}})
-    atomic_write_text(record.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in metrics))
-    for entry in evals:
-        record.add_eval(entry)
+    record.write_metrics(metrics)  # the record's own writers (pipo.records): atomic, one format
+    if evals:
+        record.add_evals(evals)
     return evals

@@ -3,9 +3,10 @@
 verl's reference model becomes SDPO's teacher (SDPO has no KL reference; docs/ALGORITHM.md, "The base
 algorithms"): each step,
 
-- ``_compute_ref_log_prob``: every response of B_t is scored by the teacher on a re-prompt holding the
-  first other response of its group whose verifier score reaches the threshold (responses with no
-  such sibling keep their own prompt and get no loss), through verl's ``compute_ref_log_prob``;
+- ``_compute_ref_log_prob``: every response of B_t is scored by the teacher on a re-prompt (the task's,
+  ``TaskDefinition.teacher_prompt``, from the config's ``sdpo`` section) holding the first other
+  response of its group whose verifier score reaches the threshold (responses with no such sibling
+  keep their own prompt and get no loss), through verl's ``compute_ref_log_prob``;
 - ``_compute_advantage``: the per-token log-ratio teacher − student (old) is the batch's
   ``advantages`` (what PIPO attributes; verl's metrics read it), 0 where there is no demonstration;
 - ``_update_actor``: verl's actor update, whose loss is SDPO's (set on the workers once, at set-up),
@@ -37,17 +38,19 @@ from pipo.algorithm.self_distillation import demonstrations
 from pipo.backends.verl.trainer import PIPOTrainer, resumed_folder, section, step_folder, verifier_scores
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
 from pipo.config import CONF_DIR
+from pipo.tasks.registry import SDPO_TEACHER_PROMPT
 
 log = logging.getLogger(__name__)
 
 TEACHER_PARTITION = "sdpo_teacher"  # the TransferQueue partition the teacher's inputs go through
-# SDPO's re-prompt (its reference code's default wording): the question, a successful sibling, the ask
-REPROMPT_TEMPLATE = "{prompt}{solution}\n\nCorrectly solve the original question.\n"
-SOLUTION_TEMPLATE = "\nCorrect solution:\n\n{solution}\n\n"
+# SDPO's re-prompt where the config's ``sdpo`` section has none (verl's CLI): its reference code's wording.
+# pipo.backends.verl.config sets the task's own (TaskDefinition.teacher_prompt)
+REPROMPT_TEMPLATE = SDPO_TEACHER_PROMPT.reprompt
+SOLUTION_TEMPLATE = SDPO_TEACHER_PROMPT.solution
 
 
 def sdpo_settings(config: DictConfig) -> DictConfig:
-    """The config's ``sdpo`` section over ``conf/algorithm/sdpo.yaml``'s values and the re-prompt."""
+    """The config's ``sdpo`` section over ``conf/algorithm/sdpo.yaml``'s values and SDPO's re-prompt."""
     a = OmegaConf.load(CONF_DIR / "algorithm" / "sdpo.yaml")
     defaults = {
         "is_clip": a.is_clip,

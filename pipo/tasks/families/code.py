@@ -14,7 +14,7 @@ from typing import Any
 
 from pipo.tasks import toy_code, toy_math
 from pipo.tasks.code_verifier import code_score, code_scores
-from pipo.tasks.registry import TaskDefinition, Verifier, register_task
+from pipo.tasks.registry import TaskDefinition, TeacherPrompt, Verifier, register_task
 from pipo.tasks.sources import Converted, RowError, Source, need
 
 CODE_STDIO_SUFFIX = (
@@ -22,6 +22,11 @@ CODE_STDIO_SUFFIX = (
     "output. Put the program in a ```python code block."
 )
 CODE_FUNCTION_SUFFIX = "\nWrite the complete Python function in a ```python code block."
+# SDPO's teacher prompt at paper scale: SDPO's wording, its demonstration named for what the verifier checks
+CODE_TEACHER_PROMPT = TeacherPrompt(
+    reprompt="{prompt}{solution}\n\nCorrectly solve the original problem: write a program that passes all its tests.\n",
+    solution="\nCorrect solution (it passes all the tests):\n\n{solution}\n\n",
+)
 
 
 def _stdio_text(value: Any) -> str:
@@ -128,7 +133,8 @@ TASK = register_task(
         generator="toy_code",
         standin=toy_code,
         verifiers=(Verifier("code", code_score, batch=code_scores),),
-        reprompt=toy_math.reprompt_text,  # the demonstration, then the question again (as every task today)
+        reprompt=toy_math.reprompt_text,  # tiny scale: the demonstration, then the question again (every task's)
+        teacher_prompt=CODE_TEACHER_PROMPT,
         sources=(
             Source("train", "BAAI/TACO", "train", taco, 25443),
             Source("TACO", "BAAI/TACO", "test", taco, 1000),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from pipo.tasks import toy_math
 from pipo.tasks.math_verifier import last_boxed, math_score
-from pipo.tasks.registry import TaskDefinition, Verifier, register_task
+from pipo.tasks.registry import SDPO_TEACHER_PROMPT, TaskDefinition, Verifier, register_task
 from pipo.tasks.sources import Converted, RowError, Source, answer_text, need
 
 MATH_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
@@ -51,6 +51,7 @@ TASK = register_task(
         standin=toy_math,
         verifiers=(Verifier("math", math_score),),
         reprompt=toy_math.reprompt_text,
+        teacher_prompt=SDPO_TEACHER_PROMPT,  # paper scale: SDPO's own wording
         fraction_option="sft_boxed_fraction",
         sources=(
             Source("train", "DigitalLearningGmbH/MATH-lighteval", "train", math_lighteval, 7500),

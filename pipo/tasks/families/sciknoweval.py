@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pipo.tasks import toy_math, toy_mcq
 from pipo.tasks.mcq_verifier import mcq_score
-from pipo.tasks.registry import TaskDefinition, Verifier, register_task
+from pipo.tasks.registry import SDPO_TEACHER_PROMPT, TaskDefinition, Verifier, register_task
 from pipo.tasks.sources import Converted, RowError, Source, need
 
 MCQ_SUFFIX = "\nAnswer with the letter of the correct option inside <answer></answer>."
@@ -37,7 +37,8 @@ TASK = register_task(
         generator="toy_mcq",
         standin=toy_mcq,
         verifiers=(Verifier("mcq", mcq_score),),
-        reprompt=toy_math.reprompt_text,  # the demonstration, then the question again (as every task today)
+        reprompt=toy_math.reprompt_text,  # tiny scale: the demonstration, then the question again (every task's)
+        teacher_prompt=SDPO_TEACHER_PROMPT,  # paper scale: SDPO's own, as SDPO ran SciKnowEval (Table 3)
         sources=tuple(
             Source(
                 domain,

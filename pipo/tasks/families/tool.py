@@ -10,10 +10,15 @@ from __future__ import annotations
 import json
 
 from pipo.tasks import toy_math, toy_tool
-from pipo.tasks.registry import TaskDefinition, Verifier, register_task
+from pipo.tasks.registry import TaskDefinition, TeacherPrompt, Verifier, register_task
 from pipo.tasks.sources import BFCL_CATEGORIES, Converted, RowError, Source, need
 from pipo.tasks.tool_verifier import TOOL_REWARD_RANGE, tool_exact, tool_reward
 
+# SDPO's teacher prompt at paper scale (Table 2 runs no SDPO on tool use): SDPO's wording, for tool calls
+TOOL_TEACHER_PROMPT = TeacherPrompt(
+    reprompt="{prompt}{solution}\n\nCorrectly answer the original request with the right tool calls.\n",
+    solution="\nCorrect tool calls:\n\n{solution}\n\n",
+)
 TOOL_SYSTEM = (
     "You may call the tools below. To call them, answer with <tool_call>, one JSON object per line "
     '({{"name": ..., "parameters": {{...}}}}), then </tool_call>.\nTools:\n{tools}'
@@ -76,7 +81,8 @@ TASK = register_task(
         generator="toy_tool",
         standin=toy_tool,
         verifiers=(Verifier("tool", tool_reward, *TOOL_REWARD_RANGE), Verifier("tool_exact", tool_exact)),
-        reprompt=toy_math.reprompt_text,  # as every task's (Table 2 runs no SDPO on tool use)
+        reprompt=toy_math.reprompt_text,  # tiny scale: as every task's (Table 2 runs no SDPO on tool use)
+        teacher_prompt=TOOL_TEACHER_PROMPT,
         sources=(
             Source("train", "ToolRL/rlla_4k", "train", toolrl, 3920, loader="local"),
             Source("RLLA", "ToolRL/rlla_4k", "test", toolrl, 80, loader="local"),
