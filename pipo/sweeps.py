@@ -136,7 +136,8 @@ class PlannedCell:
     status: str  # new | running | done | incomplete | failed | invalid
     problems: list[str]
     gpu_hours: float
-    budget: str = ""  # steps and prompts (pipo.config.budget)
+    budget: str = ""
+    hours: float = 0.0  # the cell's estimated wall time (cell_hours)  # steps and prompts (pipo.config.budget)
     disk_gb: float | None = None  # backend=verl: the disk its checkpoints take at most
 
 
@@ -165,13 +166,26 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
             found.extend(_verl_problems(cfg))
         sig = signature(plain)
         state = "invalid" if found else ((RunRecord(run_dir(cfg, sig)).status() or {}).get("state", "new"))
-        r = cfg.scale.resources
-        hours = cfg.scale.steps * r.est_step_seconds * r.gpus / 3600 * (1.25 if cfg.pipo.enabled else 1.0)
+        hours = cell_hours(cfg)
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
         disk = _verl_disk_gb(cfg) if cfg.backend.name == "verl" else None
-        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk))
+        gpu_hours = hours * cfg.scale.resources.gpus
+        planned = PlannedCell(ov, cfg, sig, label(cfg), state, found, gpu_hours, budget(cfg).describe(), disk_gb=disk)
+        out.append(dataclasses.replace(planned, hours=hours))
     return out
+
+
+def cell_hours(cfg: DictConfig) -> float:
+    """A cell's estimated wall time in hours: ``scale.steps`` × ``est_step_seconds`` (× 1.25 with PIPO), plus
+    the probe's (``probe.*``): its responses per step over the step's trained responses, × the step's time ×
+    ``est_probe_factor`` (the probe's time per response over a step's, measured at tiny scale)."""
+    r, s, a = cfg.scale.resources, cfg.scale, cfg.algorithm
+    step = r.est_step_seconds * (1.25 if cfg.pipo.enabled else 1.0)
+    if cfg.probe.prompts:
+        trained = a.batch_size // s.batch_divisor * a.rollout_n
+        step += r.est_step_seconds * r.est_probe_factor * cfg.probe.prompts * cfg.probe.samples / trained
+    return s.steps * step / 3600
 
 
 def _verl_disk_gb(cfg: DictConfig) -> float | None:
@@ -210,11 +224,13 @@ def format_plan(sweep: Sweep, cells: list[PlannedCell]) -> str:
     states = ("new", "running", "done", "incomplete", "failed", "invalid")
     counts = {s: sum(c.status == s for c in cells) for s in states}
     todo = sum(c.gpu_hours for c in cells if c.status != "done")
+    wall = sum(c.hours for c in cells if c.status != "done")
     lines += [
         "",
         f"{len(cells)} cells: "
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
         + f"; estimated {todo:.1f} GPU-hours to go (scale.resources.est_step_seconds × steps × GPUs)"
+        + f", {wall:.1f} hours of cell time (one cell after another; with the probe's scale.resources.est_probe_factor)"
         + _disk_total(cells),
     ]
     return "\n".join(lines)
