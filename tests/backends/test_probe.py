@@ -19,7 +19,7 @@ def train(trainer, steps: int) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_run_with_the_probe_trains_bit_identically_to_one_without(micro_overrides, tmp_path):
-    cell = [*micro_overrides, "algorithm=grpo", "pipo=on"]
+    cell = [*micro_overrides, "algorithm=grpo", "pipo=on", "scale.batch_divisor=16"]  # 8 prompts × 8 per step
     off, on = make_trainer(cell, tmp_path / "off"), make_trainer([*cell, *PROBE], tmp_path / "on")
     m_off, m_on = train(off, 10), train(on, 10)
     a, b = state_of(off), state_of(on)
