@@ -174,3 +174,24 @@ def test_the_controls_grid_and_every_cells_budget_in_the_plan():
     assert "176 steps, 22,528 prompts, 180,224 responses" in lines["grpo"]
     assert "176 steps, 180,224 prompts, 180,224 responses" in lines["ppo"]  # the paper's matched budget
     assert "≤528 steps, 67,500 prompts, 540,000 responses" in lines["dapo+pipo(λ=0.1,K=8)"]
+
+
+def test_the_feedback_grid_its_run_root_and_each_cells_time_with_the_probe():
+    cells = plan(load_sweep("feedback"), [])
+    refuse_if_invalid(cells)
+    settings = {
+        (c.cfg.algorithm.name, c.cfg.pipo.enabled, c.cfg.pipo.performance, c.cfg.pipo.control, c.cfg.seed)
+        for c in cells
+    }
+    arms = [(False, "verifier", "none"), (True, "verifier", "none")]
+    arms += [(True, "probe", k) for k in ("none", "zero", "shuffle")]
+    expected = {(a, *arm[:1], arm[1], arm[2], s) for a in ("grpo", "dapo") for arm in arms for s in (6, 21, 42)}
+    assert len(cells) == 30 and settings == expected
+    assert len({c.signature for c in cells}) == 30 and len({c.label for c in cells}) == 30
+    assert {(c.cfg.probe.prompts, c.cfg.probe.samples, c.cfg.run_root) for c in cells} == {(128, 8, "runs/feedback")}
+    # 100 steps × (0.7 s, × 1.25 with PIPO, + the probe: 0.7 s × 0.33 × 1024 probe / 256 trained responses)
+    base = next(c for c in cells if not c.cfg.pipo.enabled)
+    on = next(c for c in cells if c.cfg.pipo.enabled)
+    assert base.hours == pytest.approx(100 * (0.7 + 0.7 * 0.33 * 4) / 3600)
+    assert on.hours == pytest.approx(100 * (0.875 + 0.7 * 0.33 * 4) / 3600)
+    assert "1.5 hours of cell time" in format_plan(load_sweep("feedback"), cells)
