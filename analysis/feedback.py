@@ -63,7 +63,10 @@ def aligned(metrics: pd.DataFrame, window: int = 8, lam: float = 0.1, min_histor
         delta = pd.Series([np.nan if v is None else v for v in values], index=m.index, dtype=float)
     probe = m[PROBE].astype(float) if PROBE in m else pd.Series(np.nan, index=m.index)
     se = m[J_SE].astype(float) if J_SE in m else pd.Series(np.nan, index=m.index)
-    out = pd.DataFrame({"delta": delta, "dJ": J.diff(), "realized": probe.diff(), "J": J, "J_se": se})
+    # differences rounded to 12 decimals: equal changes of a mean of N·k scores tie (ranks, signs) despite float error
+    out = pd.DataFrame(
+        {"delta": delta, "dJ": J.diff().round(12), "realized": probe.diff().round(12), "J": J, "J_se": se}
+    )
     return out.dropna(how="all")
 
 

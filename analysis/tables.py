@@ -241,6 +241,8 @@ def _describe(cell: dict, runs: pd.DataFrame) -> str:
     text = f"{method_name(cell['algorithm'], cell['pipo'])} · {cell['model']} · {cell['task']}"
     if cell["pipo"]:
         text += f" · λ={cell['lam']:g} · K={cell['window']}"
+        text += f" · {cell['performance']} J" if cell.get("performance", "verifier") != "verifier" else ""
+        text += f" · {cell['control']}" if cell.get("control", "none") != "none" else ""
     if "seed" in cell:
         text += f" · seed {cell['seed']}"
     if not runs.empty:
