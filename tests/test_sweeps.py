@@ -189,9 +189,9 @@ def test_the_feedback_grid_its_run_root_and_each_cells_time_with_the_probe():
     assert len(cells) == 30 and settings == expected
     assert len({c.signature for c in cells}) == 30 and len({c.label for c in cells}) == 30
     assert {(c.cfg.probe.prompts, c.cfg.probe.samples, c.cfg.run_root) for c in cells} == {(128, 8, "runs/feedback")}
-    # 100 steps × (0.7 s, × 1.25 with PIPO, + the probe: 0.7 s × 0.33 × 1024 probe / 256 trained responses)
+    # 100 steps × (0.7 s, × 1.25 with PIPO, + the probe: 0.7 s × 0.25 × 1024 probe / 256 trained responses)
     base = next(c for c in cells if not c.cfg.pipo.enabled)
     on = next(c for c in cells if c.cfg.pipo.enabled)
-    assert base.hours == pytest.approx(100 * (0.7 + 0.7 * 0.33 * 4) / 3600)
-    assert on.hours == pytest.approx(100 * (0.875 + 0.7 * 0.33 * 4) / 3600)
-    assert "1.5 hours of cell time" in format_plan(load_sweep("feedback"), cells)
+    assert base.hours == pytest.approx(100 * (0.7 + 0.7 * 0.25 * 4) / 3600)
+    assert on.hours == pytest.approx(100 * (0.875 + 0.7 * 0.25 * 4) / 3600)
+    assert "1.3 hours of cell time" in format_plan(load_sweep("feedback"), cells)
