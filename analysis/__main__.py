@@ -4,6 +4,7 @@
     python -m analysis all --scale paper --root runs --out results
     python -m analysis table1 --source wandb --entity ENTITY --project pipo
     python -m analysis summary                # one line per run: state and average Pass@1
+    python -m analysis feedback --root runs/feedback   # δ_t against the realized improvement, SNR, per run
 
 Each table comes as LaTeX (booktabs), Markdown and CSV, plus a "vs paper" view and, where cells
 have several seeds, PIPO − base with 95% bootstrap intervals. Missing cells show as "—" and are
