@@ -6,6 +6,7 @@
     python -m analysis table1 --source wandb-offline --root runs   # W&B's own offline run files, never synced
     python -m analysis summary                # one line per run: state and average Pass@1
     python -m analysis report                 # every claim of the paper: effect, interval, verdict
+    python -m analysis feedback --root runs/feedback   # δ_t against the realized improvement, SNR, per run
 
 Each table comes as LaTeX (booktabs), Markdown and CSV, plus a "vs paper" view and, where cells
 have several seeds, PIPO − base with 95% bootstrap intervals. Missing cells show as "—" and are

@@ -17,7 +17,20 @@ if TYPE_CHECKING:
     from analysis.runs import Runs
     from analysis.tables import Table
 
-ARTEFACTS = ("table1", "table2", "table3", "table4", "table6", "table7", "fig2", "fig4", "fig5", "controls", "noise")
+ARTEFACTS = (
+    "table1",
+    "table2",
+    "table3",
+    "table4",
+    "table6",
+    "table7",
+    "fig2",
+    "fig4",
+    "fig5",
+    "controls",
+    "noise",
+    "feedback",
+)
 
 
 @dataclass
@@ -26,6 +39,7 @@ class Built:
     paths: list[Path] = field(default_factory=list)
     table: Table | None = None
     missing: list[str] = field(default_factory=list)
+    text: str = ""  # a report beside the table (the feedback study's per-run statistics)
 
     def report(self) -> str:
         from analysis.render import to_markdown
@@ -33,6 +47,8 @@ class Built:
         lines = [f"{self.name}:"]
         if self.table is not None:
             lines.append(to_markdown(self.table).rstrip())
+        if self.text:
+            lines.append(self.text)
         lines += [f"  wrote {p}" for p in self.paths] or ["  nothing to draw yet (no runs of its cells)"]
         if self.missing:
             lines.append(f"  {len(self.missing)} cell(s) missing (shown as —):")
@@ -70,6 +86,11 @@ def build(
         built.paths += figures.noise(built.table, out, name)
     elif fig.get("kind") == "wallclock":
         built.paths += figures.wallclock(members, out, name)
+    elif fig.get("kind") == "feedback":  # every run at this scale that logged J's noise or a probe
+        from analysis.feedback import build_feedback
+
+        built.text, paths = build_feedback(frame, scale, out, name)
+        built.paths += paths
     return built
 
 

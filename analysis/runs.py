@@ -42,6 +42,7 @@ def load_run(path: str | Path) -> dict:
             "window": int(cfg["pipo"]["window"]),
             "optimizer": cfg["pipo"].get("optimizer", "shared"),
             "control": cfg["pipo"].get("control", "none"),
+            "performance": cfg["pipo"].get("performance", "verifier"),  # what J_t is: verifier | trained | probe
             "preset": cfg["pipo"].get("preset", "paper"),  # pipo=on (the paper's reading) | pipo=authors
             "recipe": cfg.get("recipe", "paper"),  # the base algorithms' settings: paper | authors
             "noise": float(cfg["task"].get("reward_noise", 0.0)),  # task.reward_noise of its training

@@ -33,6 +33,7 @@ ROW_LABELS = {
     "window": "K",
     "optimizer": "Optimizer",
     "control": "Control",
+    "performance": "J_t",
     "noise": "Reward noise p",
 }
 SHARED_ROW_KEYS = ("noise",)  # row keys that a base row has too (the others are PIPO's settings)
@@ -43,7 +44,7 @@ MISSING = "—"
 class TableSpec:
     """How a sweep's runs become a table (the ``table:`` section of its sweep file)."""
 
-    rows: list[str] = field(default_factory=lambda: ["method"])  # method, lam, window, optimizer, control, noise
+    rows: list[str] = field(default_factory=lambda: ["method"])  # method lam window optimizer control noise performance
     blocks: str | None = None  # model | task: one column block per value
     metric: str = "pass@1"  # pass@1 (the last evaluation) or pass@k (pass_at_<k>.json)
     base_row: bool = False  # the untrained base model's row (step-0 evaluation)
@@ -112,6 +113,7 @@ def run_attributes(cell: GridCell) -> dict:
             window=int(cfg.pipo.window),
             optimizer=str(cfg.pipo.optimizer),
             control=str(cfg.pipo.control),
+            performance=str(cfg.pipo.performance),
         )
     if "seed" in cell.choices:
         out["seed"] = int(cfg.seed)
@@ -239,6 +241,8 @@ def _describe(cell: dict, runs: pd.DataFrame) -> str:
     text = f"{method_name(cell['algorithm'], cell['pipo'])} · {cell['model']} · {cell['task']}"
     if cell["pipo"]:
         text += f" · λ={cell['lam']:g} · K={cell['window']}"
+        text += f" · {cell['performance']} J" if cell.get("performance", "verifier") != "verifier" else ""
+        text += f" · {cell['control']}" if cell.get("control", "none") != "none" else ""
     if "seed" in cell:
         text += f" · seed {cell['seed']}"
     if not runs.empty:

@@ -27,6 +27,8 @@ def semantic_config(cfg: DictConfig | dict) -> dict[str, Any]:
         sem.pop("verl", None)  # no verl overrides: nothing to tell cells apart by
     if not sem["pipo"]["enabled"]:
         sem["pipo"] = {"enabled": False}  # PIPO's knobs mean nothing when it is off
+    if sem["pipo"].get("performance") != "probe":
+        sem.pop("probe", None)  # the probe observes and never steers, unless J_t is its score
     return sem
 
 
@@ -44,6 +46,7 @@ def label(cfg: DictConfig) -> str:
         p = cfg.pipo
         given = ((p.preset, "paper"), (p.optimizer, "shared"), (p.control, "none"))
         extra = [v for v, default in given if v != default]
+        extra += ["probe J"] if p.performance == "probe" else []
         algo += f"+pipo(λ={p.lam:g},K={p.window}{''.join(',' + v for v in extra)})"
     recipe = "" if cfg.recipe == "paper" else f" · recipe={cfg.recipe}"
     noise = f" · reward noise {cfg.task.reward_noise:g}" if cfg.task.reward_noise else ""

@@ -132,12 +132,22 @@ class PIPOConfig:
     diff_clip: float | None = None  # bound on |J − μ| before dividing by σ (authors: 5)
     sigma_floor: float | None = None  # σ below it (or a one-value window) counts as 1 (authors: 1e-6)
     reward_clip: float | None = None  # bound on |δ·a_u|, λ applied after it (authors: 10)
-    performance: str = "verifier"  # J_t: verifier | trained (the trained batch's sequence rewards, authors)
+    performance: str = "verifier"  # J_t: verifier | trained (the trained batch's rewards, authors) | probe
     pi_loss: str = "base"  # verification loss: base | authors (pipo/algorithm/losses.py)
     kl_in_verification: bool = False  # the base algorithm's KL loss in the verification loss (authors)
     skip_zero: bool = True  # no verification step when every PI reward is zero (authors: false)
     scheduler_step: bool = False  # verification steps the LR scheduler once more (authors; verl)
     ppo_gate: float | None = None  # critic algorithms: B_t's advantages × clip(ξ', ±gate) (authors: 2)
+
+
+@dataclass
+class ProbeConfig:
+    """The realized-improvement probe (local backend; docs/ALGORITHM.md, "Is the feedback right?"): before
+    every iteration the policy is scored on ``prompts`` fixed training prompts, ``samples`` responses each,
+    with one sampling seed for the whole run. Evaluation only, unless ``pipo.performance=probe``."""
+
+    prompts: int = 0  # 0: off
+    samples: int = 8
 
 
 @dataclass
@@ -172,6 +182,7 @@ class ResourcesConfig:
     mem_gb: int = 8
     timeout_min: int = 60
     cpu_step_seconds: float = 0.7  # one iteration's wall time on `cpus` cores: the plan's estimate without GPUs
+    est_probe_factor: float = 0.0  # the probe's time per response over a step's per trained response (the plan's)
     cost: CostConfig = field(default_factory=CostConfig)  # the plan's GPU-hours (pipo.cost)
 
 
@@ -232,6 +243,7 @@ class TrainConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     wandb: WandbConfig = field(default_factory=WandbConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
     seed: int = 42  # data seed: data order and sampling; the starting model is the same
     recipe: str = "paper"  # base-algorithm and sampling settings: paper (Table 5) | authors (their scripts)
     sweep: str | None = None  # the sweep a cell was launched by (W&B group); not part of its identity
@@ -371,6 +383,7 @@ def problems(cfg: DictConfig | dict) -> list[str]:
         out.append(f"pipo.control={p.control!r}: expected one of {CONTROLS}")
     if p.performance not in PERFORMANCES:
         out.append(f"pipo.performance={p.performance!r}: expected one of {PERFORMANCES}")
+    out.extend(probe_problems(c))
     if p.pi_loss not in PI_LOSSES:
         out.append(f"pipo.pi_loss={p.pi_loss!r}: expected one of {PI_LOSSES}")
     if p.ppo_gate is not None and p.ppo_gate <= 0:
@@ -446,6 +459,23 @@ def _cost_problems(cost: Any) -> list[str]:
     for key in ("prompt_tokens", "response_tokens", "decode_cost", "dapo_rounds", "peak_tflops"):
         if cost[key] <= 0 or (key == "dapo_rounds" and cost[key] < 1):
             out.append(f"scale.resources.cost.{key}={cost[key]}: must be > 0 (dapo_rounds >= 1)")
+    return out
+
+
+def probe_problems(c: Any) -> list[str]:
+    """What is wrong with the probe's settings (``probe``) and with ``pipo.performance=probe``."""
+    pr, out = c.probe, []
+    if pr.prompts < 0 or pr.samples < 1:
+        out.append(f"probe.prompts={pr.prompts} must be >= 0 (0: off) and probe.samples={pr.samples} >= 1")
+    on = pr.prompts > 0
+    feeds = c.pipo.enabled and c.pipo.performance == "probe"
+    if feeds and not on:
+        out.append("pipo.performance=probe takes J_t from the probe: set probe.prompts (and probe.samples)")
+    if (on or feeds) and c.backend.name == "verl":
+        out.append("the probe (probe.prompts, pipo.performance=probe) runs on the local backend only")
+    train = c.task.standin.train_size
+    if on and c.scale.name == "tiny" and pr.prompts > train:
+        out.append(f"probe.prompts={pr.prompts}: more than the {train} training prompts of the stand-in task")
     return out
 
 

@@ -30,6 +30,9 @@ def run_cell(cfg: DictConfig) -> dict | None:
     status = record.status()
     if status and status.get("state") == "done" and not cfg.force:
         log.info("%s: done already (%s); force=true reruns it", name, path)
+        probed = (record.cell().get("config", {}).get("probe") or {}).get("prompts", 0)
+        if cfg.probe.prompts and probed != cfg.probe.prompts:  # the probe is not part of a cell's identity
+            log.warning("%s was trained with probe.prompts=%s: force=true reruns it with the probe", name, probed)
         return record.evals()[-1]
     if problem := backend_problem(cfg.scale.name, cfg.backend.name, running=True):
         raise ConfigError(f"{problem}; run it on a GPU node, or with cluster=slurm")

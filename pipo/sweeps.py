@@ -145,6 +145,7 @@ class PlannedCell:
     problems: list[str]
     gpu_hours: float | None  # None: not estimated (an invalid cell, or why in ``cost_note``)
     budget: str = ""  # steps and prompts (pipo.config.budget)
+    hours: float = 0.0  # without GPUs: the cell's estimated wall time on its cores (cell_hours)
     disk_gb: float | None = None  # backend=verl: the disk its checkpoints take at most
     cost_note: str = ""  # why a valid cell's GPU-hours are not estimated
 
@@ -191,8 +192,21 @@ def plan(sweep: Sweep, overrides: list[str], launching: bool = False) -> list[Pl
         if any(c.signature == sig for c in out):
             continue  # the same cell reached twice (e.g. pipo=off under a λ axis): run once
         disk = _verl_disk_gb(cfg) if cfg.backend.name == "verl" else None
-        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), disk, note))
+        wall = cell_hours(cfg) if cfg.scale.resources.gpus == 0 else 0.0
+        out.append(PlannedCell(ov, cfg, sig, label(cfg), state, found, hours, budget(cfg).describe(), wall, disk, note))
     return out
+
+
+def cell_hours(cfg: DictConfig) -> float:
+    """A cell's estimated wall time in hours: ``scale.steps`` × ``cpu_step_seconds`` (× 1.25 with PIPO), plus
+    the probe's (``probe.*``): its responses per step over the step's trained responses, × the step's time ×
+    ``est_probe_factor`` (the probe's time per response over a step's, measured at tiny scale)."""
+    r, s, a = cfg.scale.resources, cfg.scale, cfg.algorithm
+    step = r.cpu_step_seconds * (1.25 if cfg.pipo.enabled else 1.0)
+    if cfg.probe.prompts:
+        trained = a.batch_size // s.batch_divisor * a.rollout_n
+        step += r.cpu_step_seconds * r.est_probe_factor * cfg.probe.prompts * cfg.probe.samples / trained
+    return s.steps * step / 3600
 
 
 def _verl_disk_gb(cfg: DictConfig) -> float | None:
@@ -225,20 +239,16 @@ BUILD_MINUTES = 3.0  # a tiny base model's build and warm-up on one core (2.2–
 def cpu_minutes(cells: list[PlannedCell]) -> tuple[float, float, int]:
     """CPU-only cells still to run: (wall minutes of training, of base-model builds, parallel slots).
 
-    Each cell takes steps × ``scale.resources.cpu_step_seconds`` (× 1.25 with PIPO) on its cores, the
-    cells share the machine's cores as the local launcher does, and each base model of a
-    (model, task) is built once (counted whether or not it is cached already).
+    Each cell takes its :func:`cell_hours` on its cores, the cells share the machine's cores as the
+    local launcher does, and each base model of a (model, task) is built once (counted whether or
+    not it is cached already).
     """
     todo = [c for c in cells if c.cfg is not None and c.status != "done" and c.cfg.scale.resources.gpus == 0]
     if not todo:
         return 0.0, 0.0, 1
-    r = todo[0].cfg.scale.resources
-    slots = max(1, (os.cpu_count() or 1) // max(r.cpus, 1))
-    seconds = sum(
-        c.cfg.scale.steps * c.cfg.scale.resources.cpu_step_seconds * (1.25 if c.cfg.pipo.enabled else 1.0) for c in todo
-    )
+    slots = max(1, (os.cpu_count() or 1) // max(todo[0].cfg.scale.resources.cpus, 1))
     builds = len({(c.cfg.model.name, c.cfg.task.name) for c in todo})
-    return seconds / 60 / slots, builds * BUILD_MINUTES / min(slots, builds), slots
+    return sum(c.hours for c in todo) * 60 / slots, builds * BUILD_MINUTES / min(slots, builds), slots
 
 
 def _cost_basis(cells: list[PlannedCell]) -> str:

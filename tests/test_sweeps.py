@@ -204,3 +204,24 @@ def test_the_plan_estimates_cpu_time_from_steps_slots_and_builds(monkeypatch):
     train, build, slots = cpu_minutes(cells)
     assert (train, build, slots) == (pytest.approx(595 / 60 / 2), 3.0, 2)
     assert "about 8 min" in format_plan(load_sweep("table4"), cells)
+
+
+def test_the_feedback_grid_its_run_root_and_each_cells_time_with_the_probe():
+    cells = plan(load_sweep("feedback"), [])
+    refuse_if_invalid(cells)
+    settings = {
+        (c.cfg.algorithm.name, c.cfg.pipo.enabled, c.cfg.pipo.performance, c.cfg.pipo.control, c.cfg.seed)
+        for c in cells
+    }
+    arms = [(False, "verifier", "none"), (True, "verifier", "none")]
+    arms += [(True, "probe", k) for k in ("none", "zero", "shuffle")]
+    expected = {(a, *arm[:1], arm[1], arm[2], s) for a in ("grpo", "dapo") for arm in arms for s in (6, 21, 42)}
+    assert len(cells) == 30 and settings == expected
+    assert len({c.signature for c in cells}) == 30 and len({c.label for c in cells}) == 30
+    assert {(c.cfg.probe.prompts, c.cfg.probe.samples, c.cfg.run_root) for c in cells} == {(128, 8, "runs/feedback")}
+    # 100 steps × (0.7 s, × 1.25 with PIPO, + the probe: 0.7 s × 0.25 × 1024 probe / 256 trained responses)
+    base = next(c for c in cells if not c.cfg.pipo.enabled)
+    on = next(c for c in cells if c.cfg.pipo.enabled)
+    assert base.hours == pytest.approx(100 * (0.7 + 0.7 * 0.25 * 4) / 3600)
+    assert on.hours == pytest.approx(100 * (0.875 + 0.7 * 0.25 * 4) / 3600)
+    assert "about 41 min" in format_plan(load_sweep("feedback"), cells)  # 6 × 2.33 + 24 × 2.625 = 77.0 min on 2 slots, + one 3-min build

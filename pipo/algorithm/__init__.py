@@ -25,6 +25,7 @@ _WHERE = {
     "UpdateCosine": "pi_optimizer",
     "verification_optimizer": "pi_optimizer",
     "Feedback": "feedback",
+    "clustered_se": "feedback",
     "ImprovementFeedback": "feedback",
     "rectify": "feedback",
     "Decision": "verification",

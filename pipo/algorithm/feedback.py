@@ -4,9 +4,32 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from pipo.algorithm.settings import WINDOW_RULES
+
+
+def clustered_se(values: Sequence[float] | np.ndarray, groups: Sequence[int] | np.ndarray) -> float:
+    """Standard error of the mean of ``values`` (N,) with the responses clustered by ``groups`` (N,)
+    (the G responses to one prompt are not independent draws): the cluster-robust (CR1) variance
+
+        Var(J) = G/(G − 1) · Σ_g (Σ_{i∈g} (y_i − J))² / N²,   J = Σ_i y_i / N,   G clusters,
+
+    which for equal cluster sizes is the variance of the mean of the G cluster means, s²(ȳ_g)/G.
+    NaN with fewer than two clusters."""
+    y = np.asarray(values, dtype=np.float64)
+    g = np.asarray(groups)
+    if y.shape != g.shape or y.ndim != 1:
+        raise ValueError(f"values {y.shape} and groups {g.shape} must be two vectors of one length")
+    _, cluster = np.unique(g, return_inverse=True)
+    G = int(cluster.max()) + 1 if len(y) else 0
+    if G < 2:
+        return math.nan
+    sums = np.bincount(cluster, weights=y - y.mean(), minlength=G)
+    return math.sqrt(G / (G - 1) * float(np.sum(sums**2)) / len(y) ** 2)
 
 
 def rectify(delta: float, lam: float) -> float:

@@ -10,7 +10,7 @@ OPTIMIZERS = ("shared", "separate", "sgd")  # pipo.optimizer (pipo.algorithm.pi_
 CONTROLS = ("none", "zero", "shuffle", "flip")  # pipo.control (pipo.algorithm.controller)
 WINDOW_RULES = ("paper", "authors")  # pipo.window_rule (pipo.algorithm.feedback)
 GROUP_NORMS = ("size", "none", "l1")  # pipo.group_norm (pipo.algorithm.attribution)
-PERFORMANCES = ("verifier", "trained")  # pipo.performance: what J_t is the mean of
+PERFORMANCES = ("verifier", "trained", "probe")  # pipo.performance: what J_t is the mean of
 PI_LOSSES = ("base", "authors")  # pipo.pi_loss (pipo.algorithm.losses)
 SYMMETRIC = "pipo_layback"  # the authors' grpo_layback as a verl policy loss (pipo.algorithm.losses)
 NO_DUAL_CLIP = "pipo_layback_ppo"  # the authors' ppo_layback
@@ -44,7 +44,7 @@ class PIPOSettings:
     diff_clip: float | None = None  # bound on |J − μ| (authors: 5)
     sigma_floor: float | None = None  # σ below it counts as 1 (authors: 1e-6)
     reward_clip: float | None = None  # bound on |a·δ| before λ (authors: 10)
-    performance: str = "verifier"  # J_t: verifier score of every sample | sequence reward of the trained batch
+    performance: str = "verifier"  # J_t: verifier score of every sample | trained batch's reward | probe
     pi_loss: str = "base"  # verification loss: the base policy loss | the authors' (pipo.algorithm.losses)
     kl_in_verification: bool = False  # the base algorithm's KL loss term in the verification loss too
     skip_zero: bool = True  # no verification step when every PI reward is zero (authors: the step runs)

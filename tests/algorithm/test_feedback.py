@@ -1,8 +1,11 @@
 """Window anchor, δ and φ against hand-computed numbers (docs/ALGORITHM.md, steps 2-4)."""
 
+import math
+
+import numpy as np
 import pytest
 
-from pipo.algorithm import ImprovementFeedback, rectify
+from pipo.algorithm import ImprovementFeedback, clustered_se, rectify
 
 
 def fed(values, **kw):
@@ -74,3 +77,22 @@ def test_state_roundtrip():
     other.load_state_dict(fb.state_dict())
     other.push(0.4)
     assert list(other.history) == [0.2, 0.3, 0.4]
+
+
+def test_clustered_se_by_hand():
+    """Three prompts of 3, 2 and 4 responses: J = 6/9, cluster sums of y − J are 0, −4/3, 4/3, so
+    Var = 3/2 · (32/9) / 81 = 16/243 and SE = 4 / (9·√3)."""
+    y = [1, 0, 1, 0, 0, 1, 1, 1, 1]
+    g = ["a", "a", "a", "b", "b", "c", "c", "c", "c"]
+    assert clustered_se(y, g) == pytest.approx(4 / (9 * math.sqrt(3)), rel=1e-12)
+
+
+def test_clustered_se_is_the_se_of_prompt_means_for_equal_groups_and_undefined_for_one():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(16, 8)).astype(float)
+    means = y.mean(1)
+    se = clustered_se(y.ravel(), np.repeat(np.arange(16), 8))
+    assert se == pytest.approx(means.std(ddof=1) / 4, rel=1e-12)
+    assert math.isnan(clustered_se([1.0, 0.0], [0, 0]))
+    with pytest.raises(ValueError, match="one length"):
+        clustered_se([1.0, 0.0], [0])

@@ -39,7 +39,13 @@ def config(
     return {
         "scale": {"name": scale, "steps": 100},
         "algorithm": {"name": algorithm},
-        "pipo": {"enabled": pipo, "lam": lam, "window": window, "preset": preset},
+        "pipo": {
+            "enabled": pipo,
+            "lam": lam,
+            "window": window,
+            "preset": preset,
+            "performance": "trained" if preset == "authors" else "verifier",  # as conf/pipo/{on,authors}.yaml
+        },
         "recipe": recipe,
         "model": {"name": model, "hf_id": MODELS[model]},
         "task": {

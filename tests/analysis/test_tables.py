@@ -268,7 +268,7 @@ def test_cli_writes_every_artefact_and_reports_skipped_records(tmp_path, capsys)
 def test_expected_cells_are_the_grid_cells_as_run_attributes():
     sweep = Sweep("small", "", [{"algorithm": ["ppo"], "pipo": ["off", "on"]}, {"pipo.window": ["4"]}], ["task=tool"])
     base = {"model": "qwen3_4b_base", "task": "tool", "recipe": "paper", "noise": 0.0}
-    paper = {"preset": "paper", "optimizer": "shared", "control": "none"}  # PIPO as the paper reads it
+    paper = {"preset": "paper", "optimizer": "shared", "control": "none", "performance": "verifier"}  # the paper's PIPO
     assert expected_cells(sweep) == [
         {**base, "algorithm": "ppo", "pipo": False},
         {**base, "algorithm": "ppo", "pipo": True, "lam": 0.1, "window": 8, **paper},

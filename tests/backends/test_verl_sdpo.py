@@ -299,7 +299,7 @@ class CPUTeacher:
 
 
 def put(tokenizer, step: int):
-    keys = [f"sdpo{step}_{i}" for i in range(4)]
+    keys = [f"sdpo{step}g{i // 2}_{i}" for i in range(4)]  # verl's {uid}_{session}_{index}: two prompts of two
     return tq.kv_batch_put(
         keys=keys, partition_id="train", fields=make_batch(tokenizer), tags=[{"global_steps": step} for _ in keys]
     )
@@ -333,6 +333,9 @@ def test_sdpo_step_teacher_log_probs_advantages_update_and_ema(sdpo_trainer, tok
         torch.testing.assert_close(fields["returns"][i], expected)
 
     trainer._update_actor(meta, metrics)
+    # J_t's standard error with or without PIPO: both prompts score (1, 0) and (0, 1), means 0.5 = J_t, so 0
+    # (responses taken one by one it would be √(4/3 · 4 · 0.25 / 16) ≈ 0.29)
+    assert metrics["pipo/J_se"] == 0.0
     assert trainer.actor_rollout_wg.ema == [0.05]  # one EMA step after the actor update
     assert len(trainer.actor_rollout_wg.updates) == 1
     if pipo:  # B_t is kept with SDPO's attribution: the same log-ratio, not divided by G

@@ -31,7 +31,14 @@ from verl.utils.torch_functional import get_constant_schedule_with_warmup
 from verl.workers.utils.losses import ppo_loss
 
 from pipo.backends.verl.config import verl_config
-from pipo.backends.verl.trainer import PIPOTrainer, performance, pipo_settings, verifier_scores
+from pipo.backends.verl.trainer import (
+    PIPOTrainer,
+    performance,
+    performance_se,
+    pipo_settings,
+    response_groups,
+    verifier_scores,
+)
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker, pi_learning_rate
 from pipo.config import CONF_DIR, compose_cell
 
@@ -258,6 +265,15 @@ def test_performance_counts_the_groups_dapo_dropped():
         performance([], {}, 8)
 
 
+def test_j_se_clusters_by_prompt_and_counts_the_groups_dapo_dropped():
+    # kept: prompt a (1, 0), prompt b (1, 1); dropped: one all-wrong group of 2. N = 6, J = 3/6, G = 3
+    # cluster sums of y − J: a 0, b +1, dropped −1 → Var = 3/2 · 2 / 36, SE = √(1/12)
+    se = performance_se([1, 0, 1, 1], ["a", "a", "b", "b"], {0.0: 1}, 2)
+    assert se == pytest.approx(math.sqrt(1 / 12), rel=1e-12)
+    keys, tags = ["u1_0_0", "u1_0_1", "u2_0_0", "u2_0_1"], [{}, {}, {}, {"is_padding": True}]
+    assert response_groups(keys, tags) == ["u1", "u1", "u2"]
+
+
 def test_j_reads_the_verifier_score_of_each_response_but_not_of_padding_rows():
     fields = make_batch(1, [1.0, 0.0, 1.0, 1.0], [0.0] * 4)
     tags = [{}, {}, {}, {"is_padding": True}]
@@ -280,6 +296,9 @@ def test_verification_update_on_a_hand_made_previous_batch(trainer):
     delta = (J - mu) / (sigma + 1e-6)
     phi = delta if delta >= 0 else 0.1 * delta
     assert m3["pipo/J"] == pytest.approx(J) and m3["pipo/delta"] == pytest.approx(delta)
+    # J's standard error, clustered by prompt: the keys s3_0 … s3_3 share the uid s3 (one cluster, scores
+    # 0 0 0 1) and the two dropped groups are two more; N = 8, J = 3/8, cluster sums of y − J: −.5, 1.25, −.75
+    assert m3["pipo/J_se"] == pytest.approx(math.sqrt(1.5 * (0.25 + 1.5625 + 0.5625) / 64), rel=1e-12)
     assert delta == 0.0 and m3["pipo/verified"] == 0.0  # φ = 0: every PI reward is zero, no update
     accs4 = [1, 1, 1, 0]  # J = 0.75 against the window [0.25, 0.5, 0.375]
     old3 = make_batch(3, accs[2], adv[2])["old_log_probs"].to_padded_tensor(0.0)

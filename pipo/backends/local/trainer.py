@@ -37,12 +37,14 @@ from pipo.algorithm import (
     needs_self_teacher,
     policy_loss,
 )
+from pipo.algorithm.feedback import clustered_se
 from pipo.algorithm.pi_optimizer import UpdateCosine, verification_optimizer
 from pipo.algorithm.self_distillation import ema_update, sdpo_token_loss
 from pipo.algorithm.settings import NO_DUAL_CLIP, verification_loss_name
 from pipo.backends.local import base_algorithms as base
 from pipo.backends.local.evaluate import evaluate
 from pipo.backends.local.flat_params import FlatParameters, flat_optimizer_state
+from pipo.backends.local.probe import PROBE_STREAM, Probe, probe_problems
 from pipo.backends.local.rollout import Rollout, concat_rollouts, generate, log_probs
 from pipo.config import budget
 from pipo.records import RunRecord
@@ -140,9 +142,27 @@ class LocalTrainer:
         self.actor_cfg = self._actor_config(loss)
         pi_loss = verification_loss_name(cfg.pipo.pi_loss, loss, self.critic is not None)
         self.pi_actor_cfg = self._actor_config(pi_loss)
+        self.probe = self._probe() if cfg.probe.prompts > 0 else None
         self.step = 0
         self.cursor = 0  # training problems consumed so far
         self._order: tuple[int, np.ndarray] | None = None  # (epoch, its permutation of the train split)
+
+    def _probe(self) -> Probe:
+        """The realized-improvement probe (``probe.*``): its prompts and its sampling seed are fixed for the run."""
+        s, seed = self.cfg.scale, self.cfg.seed
+        problems = probe_problems(self.task.train, self.cfg.probe.prompts, step_seed(seed, 0, PROBE_STREAM))
+        return Probe(
+            problems,
+            self.cfg.probe.samples,
+            step_seed(seed, 1, PROBE_STREAM),
+            self.verifier,
+            self.tokenizer,
+            s.max_prompt_length,
+            s.max_response_length,
+            s.temperature,
+            s.top_p,
+            s.eval.batch_size,
+        )
 
     def _actor_config(self, loss: str):
         a = self.cfg.algorithm
@@ -233,17 +253,23 @@ class LocalTrainer:
 
     # -- one iteration -----------------------------------------------------------------------
     def train_step(self, step: int) -> dict[str, Any]:
-        m: dict[str, Any] = {}
+        # the probe's score of θ_t (probe/score, outside timing/step): it observes, unless J_t is its score
+        m: dict[str, Any] = self.probe.score(self.policy) if self.probe is not None else {}
         t0 = time.perf_counter()
         torch.manual_seed(step_seed(self.cfg.seed, step, 0))
         problems, roll, scores, all_scores, sampling = self.sample(step)
         m.update(sampling, **{"timing/gen": time.perf_counter() - t0})
 
-        # 1. performance estimate J_t: mean verifier score of every response sampled from π_θt
-        # (pipo.performance=trained: mean sequence reward of the batch trained on, below)
+        # 1. performance estimate J_t: mean verifier score of every response sampled from π_θt, and its
+        # standard error clustered by prompt (every round's responses are n per prompt, in order)
+        # (pipo.performance=trained: mean sequence reward of the batch trained on, below; probe: the probe's)
         J = all_scores.mean().item()
         m.update({"critic/score/mean": J, "response_length/mean": roll.response_mask.sum(-1).mean().item()})
-        trained_J = self.pipo is not None and self.cfg.pipo.performance == "trained"
+        m["pipo/J_se"] = clustered_se(all_scores.numpy(), np.arange(len(all_scores)) // self.cfg.algorithm.rollout_n)
+        performance = self.cfg.pipo.performance if self.pipo is not None else "verifier"
+        trained_J = performance == "trained"
+        if performance == "probe":
+            J, m["pipo/J_se"] = m["probe/score"], m["probe/se"]
 
         if not len(scores):  # DAPO kept no group: nothing to attribute or train on this iteration
             if self.pipo is not None and not trained_J:  # (no trained batch: no J_t, PIPO waits)
@@ -266,6 +292,7 @@ class LocalTrainer:
         sequence_rewards = signal.pop("sequence_rewards")
         if trained_J:
             J = sequence_rewards.mean().item()
+            m["pipo/J_se"] = clustered_se(sequence_rewards.cpu().numpy(), roll.group)
         if self.pipo is not None and (gate := self.pipo.gate(J)) is not None:  # the authors' PPO
             signal["advantages"] = signal["advantages"] * gate
             m["pipo/gate"] = gate

@@ -35,7 +35,14 @@ from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import response_from_nested, response_to_nested
 
 from pipo.algorithm.self_distillation import demonstrations
-from pipo.backends.verl.trainer import PIPOTrainer, resumed_folder, section, step_folder, verifier_scores
+from pipo.backends.verl.trainer import (
+    PIPOTrainer,
+    log_performance_se,
+    resumed_folder,
+    section,
+    step_folder,
+    verifier_scores,
+)
 from pipo.backends.verl.worker import PIPOActorRolloutRefWorker
 from pipo.config import CONF_DIR
 from pipo.tasks.registry import SDPO_TEACHER_PROMPT
@@ -201,7 +208,11 @@ class SelfDistillation:
         self.actor_rollout_wg.use_sdpo_loss(float(self.sdpo.is_clip))
 
     def _update_actor(self, batch, metrics: dict):
-        """verl's actor update (SDPO's loss), then teacher ← (1 − τ) teacher + τ actor."""
+        """J_t's standard error (``pipo/J_se``), verl's actor update (SDPO's loss), then
+        teacher ← (1 − τ) teacher + τ actor."""
+        if "pipo" not in self.config:  # (with PIPO, PIPOTrainer logs it)
+            fields = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=["extra_fields"])
+            log_performance_se(fields, batch, metrics, self.config.actor_rollout_ref.rollout.n, trained=False)
         batch = super()._update_actor(batch, metrics)
         self.actor_rollout_wg.ema_update_teacher(float(self.sdpo.teacher_ema))
         return batch

@@ -37,6 +37,7 @@ from verl.workers.utils.padding import response_to_nested
 
 from pipo.algorithm.algorithms import base_algorithm
 from pipo.algorithm.controller import Explored, PIPOController, PIPOSettings
+from pipo.algorithm.feedback import clustered_se
 from pipo.algorithm.settings import verification_loss_name
 from pipo.backends.verl.worker import (
     PI_KL_KEY,
@@ -82,15 +83,49 @@ def performance(scores: list[float], filtered: dict[float, int] | None, group_si
     return total / count
 
 
-def trained_performance(fields: TensorDict, tags: list[dict]) -> float:
-    """J_t under ``pipo.performance=trained`` (the authors'): the mean summed ``token_level_rewards`` of the
-    responses the update trains on (DAPO: after its filter; PPO: the KL penalty in the reward included)."""
+def performance_se(scores: list[float], groups: list[str], filtered: dict[float, int] | None, group_size: int) -> float:
+    """J_t's standard error (``pipo.algorithm.feedback.clustered_se``), the responses clustered by the prompt
+    they answer (``groups``), each group DAPO's filter dropped counted as a cluster of ``group_size``
+    responses with its shared score (``filtered`` as for :func:`performance`)."""
+    values, clusters = list(scores), list(groups)
+    for k, (score, count) in enumerate((filtered or {}).items()):
+        for j in range(count):
+            values += [float(score)] * group_size
+            clusters += [f"dropped {k}.{j}"] * group_size
+    return clustered_se(values, clusters)
+
+
+def response_groups(keys: list[str], tags: list[dict]) -> list[str]:
+    """The prompt each response answers, from verl's TransferQueue keys ``{uid}_{session_id}_{index}``; the
+    rows that even out data-parallel shards (``is_padding``) are not responses."""
+    return [key.split("_")[0] for key, tag in zip(keys, tags, strict=True) if not tag.get("is_padding", False)]
+
+
+def trained_rewards(fields: TensorDict, tags: list[dict]) -> torch.Tensor:
+    """The summed ``token_level_rewards`` of each response the update trains on (DAPO: after its filter; PPO:
+    the KL penalty in the reward included), padding rows left out."""
     key = "token_level_rewards" if "token_level_rewards" in fields.keys() else "rm_scores"  # (no KL in the reward)
     rewards = fields[key].to_padded_tensor(0.0).sum(-1)
     kept = [i for i, tag in enumerate(tags) if not tag.get("is_padding", False)]
     if not kept:
         raise ValueError("J_t is undefined: the step trains on no responses")
-    return rewards[kept].mean().item()
+    return rewards[kept]
+
+
+def trained_performance(fields: TensorDict, tags: list[dict]) -> float:
+    """J_t under ``pipo.performance=trained`` (the authors'): the mean of :func:`trained_rewards`."""
+    return trained_rewards(fields, tags).mean().item()
+
+
+def log_performance_se(fields: TensorDict, batch: Any, metrics: dict, group_size: int, trained: bool) -> None:
+    """``pipo/J_se`` into the step's ``metrics``: the standard error of J_t (the verifier's, or with
+    ``trained`` the trained batch's rewards), clustered by prompt."""
+    groups = response_groups(batch.keys, batch.tags)
+    if trained:
+        metrics["pipo/J_se"] = clustered_se(trained_rewards(fields, batch.tags).cpu().numpy(), groups)
+        return
+    filtered = metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY)
+    metrics["pipo/J_se"] = performance_se(verifier_scores(fields, batch.tags), groups, filtered, group_size)
 
 
 def verifier_scores(fields: TensorDict, tags: list[dict]) -> list[float]:
@@ -207,6 +242,7 @@ class PIPOTrainer(PPOTrainerSync):
             J = trained_performance(fields, batch.tags)
         else:
             J = performance(verifier_scores(fields, batch.tags), metrics.get(DAPO_FILTERED_REWARD_COUNTS_KEY), n)
+        log_performance_se(fields, batch, metrics, n, self.pipo.performance == "trained")
         if (gate := self.pipo_controller.gate(J)) is not None:  # the authors' PPO: B_t's advantages gated
             fields["advantages"] = fields["advantages"] * gate
             tq.kv_batch_put(
