@@ -9,9 +9,11 @@ Every split holds each answer letter equally often (to one question), so answeri
 throughout scores 25 %. The answer is the letter in ``<answer>…</answer>``. Every domain is one
 "level" of the generator.
 
-The warm-up also teaches the one skill SDPO's self-teacher needs, as a pretrained LLM has it: shown
-an answer in its re-prompt (``toy_math.reprompt_text``), answer as it does. Its demonstrations are
-any letter, right or wrong, so copying is the only way to fit them.
+SDPO's teacher prompt here (``reprompt_text``) is the question, the demonstration, and a line break
+that stands for SDPO's "Correctly solve the original question." — SDPO's template does not repeat
+the question either. The warm-up also teaches the one skill the self-teacher needs, as a pretrained
+LLM has it: shown an answer in that prompt, answer as it does. Its demonstrations are any letter,
+right or wrong, so copying is the only way to fit them.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Hashable, Sequence
-
-from pipo.tasks.toy_math import reprompt_text
 
 LETTERS = "ABCD"
 DOMAINS = ("bio", "chem", "mat", "phys")  # levels 1..4
@@ -50,6 +50,11 @@ def balanced(n: int, keys: Sequence[Hashable], rng: random.Random) -> list:
     out = list(keys) * (n // len(keys)) + rng.sample(list(keys), n % len(keys))
     rng.shuffle(out)
     return out
+
+
+def reprompt_text(prompt: str, demonstration: str) -> str:
+    """SDPO's teacher prompt: the question, a successful response to it, then answer again."""
+    return f"{prompt}{demonstration}\n"
 
 
 def answer_text(letter: str) -> str:
