@@ -224,4 +224,5 @@ def test_the_feedback_grid_its_run_root_and_each_cells_time_with_the_probe():
     on = next(c for c in cells if c.cfg.pipo.enabled)
     assert base.hours == pytest.approx(100 * (0.7 + 0.7 * 0.25 * 4) / 3600)
     assert on.hours == pytest.approx(100 * (0.875 + 0.7 * 0.25 * 4) / 3600)
-    assert "about 41 min" in format_plan(load_sweep("feedback"), cells)  # 6 × 2.33 + 24 × 2.625 = 77.0 min on 2 slots, + one 3-min build
+    # 6 × 2.33 + 24 × 2.625 = 77.0 min of cells on 2 slots, and one 3-min build
+    assert "about 41 min" in format_plan(load_sweep("feedback"), cells)

@@ -34,12 +34,18 @@ def test_definition_matches_its_config(name):
     assert "train" in names or any(src.extra.get("holdout") for src in definition.sources)
 
 
-@pytest.mark.parametrize("name", TASK_CONFIGS)
-def test_every_task_keeps_the_math_re_prompt(name):
-    """SDPO's teacher prompt at tiny scale is the same text for every built-in task, as it always was."""
+@pytest.mark.parametrize("name", sorted(set(TASK_CONFIGS) - {"sciknoweval"}))
+def test_every_task_but_mcq_keeps_the_math_re_prompt(name):
+    """SDPO's teacher prompt at tiny scale is the same text for these tasks, as it always was."""
     reprompt = get_task(name).reprompt
     assert reprompt is toy_math.reprompt_text
     assert reprompt("Q:1+2\nA:", "\\boxed{3}") == "Q:1+2\nA:\\boxed{3}\nQ:1+2\nA:"
+
+
+def test_the_mcq_re_prompt_shows_the_demonstration_then_asks_again():
+    """As SDPO's template: the question, the solution, then "solve the original question" (a line break)."""
+    reprompt = get_task("sciknoweval").reprompt
+    assert reprompt("bio:7?A3B7C1D9\n", "<answer>B</answer>") == "bio:7?A3B7C1D9\n<answer>B</answer>\n"
 
 
 def _sweep_tasks(sweep: dict) -> set[str]:

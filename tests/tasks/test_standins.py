@@ -97,3 +97,31 @@ def test_toy_mcq_answers_follow_each_domain_rule():
             assert [d == wanted[domain](int(q)) for d in digits].count(True) == 1
             assert p["ground_truth"] == "ABCD"[digits.index(wanted[domain](int(q)))]
             assert p["ground_truth"] == "ABCD"[where[domain](int(q))]
+
+
+def test_toy_mcq_splits_hold_each_answer_letter_equally():
+    """Answering one letter throughout scores a quarter, to one question, in every split."""
+    data = load_standin(compose_cell(["task=sciknoweval"]).task)
+    for name, problems in [*data.benchmarks.items(), ("train", data.train)]:
+        counts = [sum(p["ground_truth"] == c for p in problems) for c in "ABCD"]
+        assert sum(counts) == len(problems) and max(counts) - min(counts) <= 1, (name, counts)
+        assert max(counts) <= -(-len(problems) // 4), name  # a constant answer: at most ceil(n/4) right
+    for domain in ("bio", "chem", "mat", "phys"):  # the training split: within each domain too
+        counts = [sum(p["ground_truth"] == c and p["prompt"].startswith(domain) for p in data.train) for c in "ABCD"]
+        assert counts == [250] * 4, (domain, counts)  # 4000 training problems / (4 domains × 4 letters)
+
+
+def test_toy_mcq_warm_up_answers_as_the_demonstration_does_right_or_wrong():
+    """Re-prompted warm-up examples show any letter and answer it: only copying fits them."""
+    cfg = compose_cell(["task=sciknoweval"])
+    data = load_standin(cfg.task)
+    shown = [(p, r) for p, r in data.sft_examples if "<answer>" in p]  # a demonstration: the teacher prompt
+    share = len(shown) / len(data.sft_examples)
+    assert abs(share - cfg.task.standin.options.sft_reprompt_fraction) < 0.03
+    solution = {p["prompt"]: p["solution"] for p in data.train}
+    right = 0
+    for prompt, response in shown:
+        question, demo, end = prompt.split("\n")
+        assert end == "" and re.fullmatch(r"<answer>[ABCD]</answer>", demo) and response == demo
+        right += demo == solution[question + "\n"]
+    assert 0.2 < right / len(shown) < 0.3  # a uniform letter is the right one a quarter of the time

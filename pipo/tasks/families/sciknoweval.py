@@ -6,7 +6,7 @@ MCQ in four "domains" (``pipo.tasks.toy_mcq``). Config: ``conf/task/sciknoweval.
 
 from __future__ import annotations
 
-from pipo.tasks import toy_math, toy_mcq
+from pipo.tasks import toy_mcq
 from pipo.tasks.mcq_verifier import mcq_score
 from pipo.tasks.registry import SDPO_TEACHER_PROMPT, TaskDefinition, Verifier, register_task
 from pipo.tasks.sources import Converted, RowError, Source, need
@@ -37,7 +37,7 @@ TASK = register_task(
         generator="toy_mcq",
         standin=toy_mcq,
         verifiers=(Verifier("mcq", mcq_score),),
-        reprompt=toy_math.reprompt_text,  # tiny scale: the demonstration, then the question again (every task's)
+        reprompt=toy_mcq.reprompt_text,  # the question, the demonstration, answer again (SDPO's template's order)
         teacher_prompt=SDPO_TEACHER_PROMPT,  # paper scale: SDPO's own, as SDPO ran SciKnowEval (Table 3)
         sources=tuple(
             Source(
