@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from analysis.build import ARTEFACTS, build
 from analysis.runs import load_runs
@@ -73,7 +74,9 @@ def _report(runs, args) -> int:
     from analysis.report import summary_text, write_report
 
     command = "python -m analysis report" + (f" --root {args.root}" if args.root != "runs" else "")
-    paths, results = write_report(runs.frame, args.scale, args.out, command)
+    feedback = Path(args.root) / "feedback"  # the feedback study's own run root (sweeps/feedback.yaml)
+    feedback_runs = load_runs(feedback).frame if feedback.is_dir() else None
+    paths, results = write_report(runs.frame, args.scale, args.out, command, feedback_runs)
     print(summary_text(results))
     print("\n".join(f"wrote {p}" for p in paths))
     return 0

@@ -240,9 +240,37 @@ def overhead_effect(
 
 
 def feedback_effect(runs: pd.DataFrame, scale: str) -> tuple[Effect | None, str]:
-    """The correlation of δ_t with the realized improvement, pooled over the runs that have a probe
-    (``probe/score``): the one place the feedback-accuracy analysis plugs into the report."""
-    return None, "needs runs with the realized-improvement probe (probe/score)"
+    """The correlation of δ_t with the realized improvement of the update it judges, over the runs of
+    the paper's PIPO (verifier J, no control) that have the probe (``probe/score``; the feedback study,
+    ``reproduce/feedback.py``): δ and the improvement standardized within each run, the runs' pairs
+    pooled, a bootstrap over the pairs (``analysis.feedback``)."""
+    from analysis.feedback import PROBE, aligned, bootstrap_corr
+
+    if runs.empty:
+        return None, "no runs of the feedback study (python reproduce/feedback.py -m)"
+    paper_pipo = runs[
+        (runs["scale"] == scale)
+        & (runs["state"] == "done")
+        & runs["pipo"]
+        & (runs["control"] == "none")
+        & (runs.get("performance", pd.Series("verifier", index=runs.index)) == "verifier")
+    ]
+    xs, ys, used = [], [], 0
+    for run in paper_pipo.itertuples(index=False):
+        metrics = load_metrics(run.path)
+        if PROBE not in metrics:
+            continue
+        pairs = aligned(metrics, int(run.window), float(run.lam)).dropna(subset=["delta", "realized"])
+        if len(pairs) < 3 or pairs["delta"].std() == 0 or pairs["realized"].std() == 0:
+            continue
+        xs.append(((pairs["delta"] - pairs["delta"].mean()) / pairs["delta"].std()).to_numpy())
+        ys.append(((pairs["realized"] - pairs["realized"].mean()) / pairs["realized"].std()).to_numpy())
+        used += 1
+    if not used:
+        return None, "no finished PIPO run with the probe (python reproduce/feedback.py -m)"
+    r, lo, hi = bootstrap_corr(np.concatenate(xs), np.concatenate(ys), RESAMPLES, BOOT_SEED)
+    n = sum(len(x) for x in xs)
+    return Effect(r, lo, hi), f"Pearson r over {n} iterations of {used} run(s), standardized within each run"
 
 
 # -- a claim ----------------------------------------------------------------------------------------
@@ -313,14 +341,16 @@ def _seed_values(runs: pd.DataFrame, benchmarks: list[str], column: str) -> list
     return out
 
 
-def evaluate(claim: Claim, runs: pd.DataFrame, scale: str, claims: dict[str, Claim]) -> Result:
+def evaluate(
+    claim: Claim, runs: pd.DataFrame, scale: str, claims: dict[str, Claim], feedback_runs: pd.DataFrame | None = None
+) -> Result:
     """The claim's effect, interval, paper effect, verdict, MDE and control-adjusted effect."""
     pa, pb = paper_values(claim, claims, scale)
     paper = None if pa is None or pb is None else pa - pb
     seeds, n, note = [], 0, ""
     effect = control = None
     if claim.kind == "feedback":
-        effect, note = feedback_effect(runs, scale)
+        effect, note = feedback_effect(runs if feedback_runs is None else feedback_runs, scale)
     elif claim.kind == "overhead":
         ra, rb = claim.reference
         times = [step_times(side_runs(s, runs, scale)[0]) for s in (claim.a, claim.b, ra, rb)]
@@ -346,10 +376,17 @@ def evaluate(claim: Claim, runs: pd.DataFrame, scale: str, claims: dict[str, Cla
     )
 
 
-def evaluate_all(runs: pd.DataFrame, scale: str = "tiny", claims: Sequence[Claim] | None = None) -> list[Result]:
+def evaluate_all(
+    runs: pd.DataFrame,
+    scale: str = "tiny",
+    claims: Sequence[Claim] | None = None,
+    feedback_runs: pd.DataFrame | None = None,
+) -> list[Result]:
+    """Every claim on ``runs``; the feedback-accuracy claim on ``feedback_runs`` (the feedback study's
+    own run root, ``runs/feedback``) where given."""
     claims = list(claims if claims is not None else load_claims())
     by_id = {c.id: c for c in claims}
-    return [evaluate(c, runs, scale, by_id) for c in claims]
+    return [evaluate(c, runs, scale, by_id, feedback_runs) for c in claims]
 
 
 # -- the report -------------------------------------------------------------------------------------
@@ -367,18 +404,22 @@ RULE = (
 )
 
 
-def _num(x: float | None, signed: bool = True) -> str:
+def _num(x: float | None, signed: bool = True, digits: int = 1) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
-    return (f"{x:+.1f}" if signed else f"{x:.1f}").replace("-", "−")
+    return (f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}").replace("-", "−")
 
 
-def _interval(e: Effect | None) -> str:
+def _interval(e: Effect | None, digits: int = 1) -> str:
     if e is None:
         return "—"
     if not e.has_interval:
-        return f"{_num(e.value)} (no interval)"
-    return f"{_num(e.value)} [{_num(e.lo)}, {_num(e.hi)}]"
+        return f"{_num(e.value, digits=digits)} (no interval)"
+    return f"{_num(e.value, digits=digits)} [{_num(e.lo, digits=digits)}, {_num(e.hi, digits=digits)}]"
+
+
+def _digits(r: Result) -> int:
+    return 2 if r.claim.kind == "feedback" else 1  # a correlation; the rest are points
 
 
 def summary_rows(results: list[Result]) -> list[list[str]]:
@@ -394,11 +435,11 @@ def summary_rows(results: list[Result]) -> list[list[str]]:
                 r.claim.id,
                 r.claim.where.split(",")[0],
                 paper,
-                _interval(r.effect),
+                _interval(r.effect, _digits(r)),
                 r.verdict + (ONE_SEED if len(r.seeds) == 1 else ""),
                 _interval(r.control) if r.claim.control else "n/a",
                 (r.control_verdict + (ONE_SEED if len(r.seeds) == 1 else "")) if r.control_verdict else "n/a",
-                _num(r.mde, signed=False),
+                _num(r.mde, signed=False, digits=_digits(r)),
                 f"{r.problems}×{len(r.seeds)}" if r.seeds else ("—" if not r.problems else str(r.problems)),
             ]
         )
@@ -447,8 +488,8 @@ def to_markdown(results: list[Result], meta: dict[str, str], figure: str | None)
             pa, pb = r.paper_values
             lines.append(f"- paper{src}: {_num(pa, False)} vs {_num(pb, False)}, effect {_num(r.paper)}")
         lines.append(
-            f"- this suite: {_interval(r.effect)}; MDE {_num(r.mde, False)}; {r.problems} problems × "
-            f"{len(r.seeds)} seed(s) {r.seeds}{'; ' + r.note if r.note else ''}"
+            f"- this suite: {_interval(r.effect, _digits(r))}; MDE {_num(r.mde, False, _digits(r))}; "
+            f"{r.problems} problems × {len(r.seeds)} seed(s) {r.seeds}{'; ' + r.note if r.note else ''}"
         )
         if c.control is not None:
             lines.append(
@@ -475,7 +516,7 @@ def to_latex(results: list[Result], meta: dict[str, str], figure: str | None) ->
         c = r.claim
         sections.append(
             f"\\paragraph{{{tex_escape(c.id)}}} {tex_escape(c.claim)} ({tex_escape(c.where)}). "
-            f"This suite: {tex_escape(_interval(r.effect))}; paper: {tex_escape(_num(r.paper))}; "
+            f"This suite: {tex_escape(_interval(r.effect, _digits(r)))}; paper: {tex_escape(_num(r.paper))}; "
             f"verdict: \\textbf{{{r.verdict}}}."
             + (f" PIPO $-$ zero: {tex_escape(_interval(r.control))} ({r.control_verdict})." if c.control else "")
             + f" Runs: \\texttt{{{tex_escape(c.command())}}}."
@@ -510,7 +551,7 @@ def forest(results: list[Result], out_dir: Path, name: str = "report_effects") -
 
     from analysis.figures import _save
 
-    shown = [r for r in results if r.effect is not None and r.claim.kind != "overhead"]
+    shown = [r for r in results if r.effect is not None and r.claim.kind in ("diff", "auc", "drop")]  # points
     if not shown:
         return []
     fig, ax = plt.subplots(figsize=(3.4, 0.17 * len(shown) + 0.9))
@@ -559,12 +600,16 @@ def machine() -> str:
 
 
 def write_report(
-    runs: pd.DataFrame, scale: str, out_dir: str | Path, command: str = "python -m analysis report"
+    runs: pd.DataFrame,
+    scale: str,
+    out_dir: str | Path,
+    command: str = "python -m analysis report",
+    feedback_runs: pd.DataFrame | None = None,
 ) -> tuple[list[Path], list[Result]]:
     """report.md, report.tex (+ report.pdf where pdflatex is) and the effects figure in ``out_dir/scale``."""
     out = Path(out_dir) / scale
     out.mkdir(parents=True, exist_ok=True)
-    results = evaluate_all(runs, scale)
+    results = evaluate_all(runs, scale, feedback_runs=feedback_runs)
     paths = forest(results, out)
     figure = paths[1].name if paths else None
     meta = {
@@ -597,6 +642,10 @@ def summary_text(results: list[Result]) -> str:
     lines = ["  ".join(x.ljust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
     missing = [r for r in results if r.verdict == NOT_RUN]
     if missing:
-        lines += ["", "not run (the commands that run them; all at once: python reproduce/report.py -m):"]
+        lines += [
+            "",
+            "not run (the commands that run them; all at once: python reproduce/report.py -m, and the "
+            "feedback study: python reproduce/feedback.py -m):",
+        ]
         lines += [f"  {cmd}" for cmd in dict.fromkeys(r.claim.command() for r in missing)]
     return "\n".join(lines)

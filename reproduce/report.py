@@ -3,6 +3,7 @@
 python reproduce/report.py --plan                 # the cells, what is done, the estimated time
 python reproduce/report.py -m                     # run them (resumable), re-evaluate Table 6, write the report
 python -m analysis report                         # the report alone, from whatever runs exist
+python reproduce/feedback.py -m                   # the feedback study (its own run root): the accuracy claim
 
 The grid is sweeps/report.yaml (the union of the claims' grids, with every +PIPO cell's
 pipo.control=zero twin); cells that other sweeps ran already are reused (same signatures).
@@ -34,11 +35,13 @@ if __name__ == "__main__":
 
         code = table6(result) or result.code
         runs = load_runs(result.run_root)
+        feedback = result.run_root / "feedback"  # the feedback study's runs (python reproduce/feedback.py -m)
         paths, results = write_report(
             runs.frame,
             result.scale,
             result.run_root.parent / "results",
             "python reproduce/report.py -m " + " ".join(result.overrides),
+            load_runs(feedback).frame if feedback.is_dir() else None,
         )
         print(summary_text(results))
         print("\n".join(f"wrote {p}" for p in paths))
