@@ -150,7 +150,12 @@ def test_an_empty_run_root_lists_every_claim_as_not_run_with_its_command(tmp_pat
     rows = {line.split("|")[1].strip(): line.split("|") for line in md.splitlines() if line.startswith("| ")}
     for c in claims:
         assert rows[c.id][5].strip() == "not run" and f"## {c.id}:" in md
-    assert "python reproduce/table1.py -m" in text and "python reproduce/table3.py -m seed=6,21,42" in text
+    # each claim's command runs just its cells: T1-4B-GRPO's rows at its three seeds, then their zero twins
+    assert (
+        "python reproduce/table1.py -m model=qwen3_4b_base algorithm=grpo pipo=on,off seed=6,21,42; "
+        "python reproduce/table1.py -m pipo.control=zero model=qwen3_4b_base algorithm=grpo pipo=on seed=6,21,42"
+    ) in text
+    assert "python reproduce/feedback.py -m" in text
 
 
 @pytest.mark.slow
@@ -199,3 +204,27 @@ def test_fig2_claims_read_the_evaluation_curves(tmp_path):
     assert "![" in (tmp_path / "out" / "tiny" / "report.md").read_text()
     if shutil.which("pdflatex") or os.environ.get("PIPO_REQUIRE_LATEX"):
         assert "report.pdf" in names
+
+
+def test_the_feedback_claim_pools_each_runs_standardized_pairs(tmp_path):
+    """δ_t against P_t − P_{t−1}: with z-scores inside each run and runs of equal length, the pooled r is
+    the mean of the runs' own correlations (a second formula, np.corrcoef per run)."""
+    probe = [0.0, 1.0, 3.0, 6.0, 10.0, 15.0]  # realized improvements 1, 2, 3, 4, 5 at steps 2..6
+    runs = {"r1": [0.5, 2.0, 1.0, 4.0, 3.5], "r2": [2.0, -1.0, 0.0, 1.0, 3.0]}  # δ at steps 2..6
+    for sig, deltas in runs.items():
+        metrics = [{"step": 1, "probe/score": probe[0], "pipo/J": 0.5}]
+        metrics += [
+            {"step": t, "probe/score": probe[t - 1], "pipo/delta": d, "pipo/J": 0.5}
+            for t, d in zip(range(2, 7), deltas, strict=True)
+        ]
+        write_record(tmp_path, sig, config(seed=6 if sig == "r1" else 21), [], metrics=metrics)
+    write_record(tmp_path, "base", config(pipo=False), [], metrics=[{"step": 1, "probe/score": 0.1}])
+    claim = next(c for c in load_claims() if c.id == "FB-ACCURACY")
+    (r,) = evaluate_all(load_runs(tmp_path).frame, "tiny", [claim], feedback_runs=load_runs(tmp_path).frame)
+    realized = [1.0, 2.0, 3.0, 4.0, 5.0]
+    expected = np.mean([np.corrcoef(d, realized)[0, 1] for d in runs.values()])
+    assert r.effect.value == pytest.approx(expected)
+    assert r.effect.lo <= r.effect.value <= r.effect.hi
+    assert "10 iterations of 2 run(s)" in r.note
+    empty = load_runs(tmp_path / "nothing").frame
+    assert evaluate_all(empty, "tiny", [claim], feedback_runs=empty)[0].verdict == NOT_RUN
