@@ -422,6 +422,10 @@ def _digits(r: Result) -> int:
     return 2 if r.claim.kind == "feedback" else 1  # a correlation; the rest are points
 
 
+def _one_seed(r: Result, verdict_text: str) -> str:
+    return ONE_SEED if len(r.seeds) == 1 and verdict_text != NOT_RUN else ""
+
+
 def summary_rows(results: list[Result]) -> list[list[str]]:
     rows = []
     for r in results:
@@ -436,9 +440,9 @@ def summary_rows(results: list[Result]) -> list[list[str]]:
                 r.claim.where.split(",")[0],
                 paper,
                 _interval(r.effect, _digits(r)),
-                r.verdict + (ONE_SEED if len(r.seeds) == 1 else ""),
+                r.verdict + _one_seed(r, r.verdict),
                 _interval(r.control) if r.claim.control else "n/a",
-                (r.control_verdict + (ONE_SEED if len(r.seeds) == 1 else "")) if r.control_verdict else "n/a",
+                r.control_verdict + _one_seed(r, r.control_verdict) if r.control_verdict else "n/a",
                 _num(r.mde, signed=False, digits=_digits(r)),
                 f"{r.problems}×{len(r.seeds)}" if r.seeds else ("—" if not r.problems else str(r.problems)),
             ]
