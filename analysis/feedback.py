@@ -39,6 +39,9 @@ from analysis.runs import load_metrics, method_name
 from pipo.algorithm.feedback import ImprovementFeedback
 
 PROBE, DELTA, J_SE = "probe/score", "pipo/delta", "pipo/J_se"
+# the statistics of δ against the realized improvement: not defined for pipo.performance=probe (see feedback_summary)
+SHARED_P = ("corr_delta", "corr_delta_lo", "corr_delta_hi", "spearman_delta", "corr_dJ", "corr_dJ_lo", "corr_dJ_hi",
+            "sign_agreement", "balanced_accuracy")  # fmt: skip
 N_BOOT = 2000
 
 
@@ -160,6 +163,9 @@ def feedback_summary(runs: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) ->
         if metrics.empty or not ({J_SE, PROBE} & set(metrics.columns)):
             continue
         stats = run_feedback(metrics, int(run.window), float(run.lam), n_boot, seed)
+        probe_j = bool(run.pipo) and getattr(run, "performance", "verifier") == "probe"
+        if probe_j:  # J_t is P_t: δ_t and P_t − P_{t−1} share P_t, so they correlate (≈ 0.7) with no signal at all
+            stats.update(dict.fromkeys(SHARED_P, math.nan))
         rows.append(
             {
                 "signature": run.signature,

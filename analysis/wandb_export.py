@@ -33,6 +33,9 @@ METRIC_KEYS = (
     "pipo/delta",
     "pipo/phi",
     "pipo/verified",
+    "pipo/J_se",  # the feedback analysis (analysis/feedback.py)
+    "probe/score",
+    "probe/se",
 )
 
 

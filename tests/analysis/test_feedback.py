@@ -85,3 +85,15 @@ def test_the_cli_prints_each_runs_correlation_and_draws_one_panel_per_probed_run
     assert "| GRPO · seed 21 | 0 | — |" in out
     for name in ("feedback.pdf", "feedback.png", "feedback_summary.csv", "feedback_summary.md"):
         assert (tmp_path / "results" / "tiny" / name).exists()
+
+
+def test_probe_j_runs_have_no_accuracy_statistics(tmp_path):
+    """With pipo.performance=probe, δ_t and the realized improvement share P_t: r is left blank."""
+    metrics = [{"step": t, "probe/score": 0.1 * t, "pipo/delta": float(t % 3), "pipo/J": 0.1 * t, "pipo/J_se": 0.05}
+               for t in range(1, 9)]  # fmt: skip
+    cfg = config()
+    cfg["pipo"]["performance"] = "probe"
+    write_record(tmp_path, "probe_j", cfg, [], metrics=metrics)
+    row = feedback_summary(load_runs(tmp_path).frame).iloc[0]
+    assert math.isnan(row["corr_delta"]) and math.isnan(row["sign_agreement"]) and math.isnan(row["corr_dJ"])
+    assert row["J_se"] == 0.05  # the rest stays

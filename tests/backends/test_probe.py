@@ -96,3 +96,25 @@ def test_j_se_of_the_local_trainer_is_the_spread_of_the_prompt_means(micro_overr
     m = trainer.train_step(1)
     means = made.reshape(-1, 8).mean(1)  # the SE of the mean of equal-size prompt means: a second formula
     assert m["pipo/J_se"] == pytest.approx(means.std(ddof=1) / math.sqrt(len(means)), rel=1e-9)
+
+
+def test_each_probe_batch_draws_the_same_whatever_the_batch_before_it_consumed(micro_overrides, tmp_path, monkeypatch):
+    """Common random numbers across steps: a batch that ran longer (more sampling steps) at θ_t than at
+    θ_{t−1} must not shift the next batch's draws."""
+    import pipo.backends.local.probe as probe_module
+
+    trainer = make_trainer([*micro_overrides, "probe.prompts=8", "probe.samples=2"], tmp_path)
+    trainer.probe.prompts_per_call = 4  # two batches
+    real, starts, extra = probe_module.generate, [], [0]
+
+    def generate(*args, **kwargs):
+        starts.append(torch.get_rng_state())
+        if len(starts) % 2 == 1:
+            torch.rand(extra[0])  # the first batch consumes more or fewer draws
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(probe_module, "generate", generate)
+    for extra[0] in (0, 1000):
+        trainer.probe.score(trainer.policy)
+    assert len(starts) == 4
+    assert torch.equal(starts[1], starts[3]) and not torch.equal(starts[0], starts[1])

@@ -66,8 +66,9 @@ class Probe:
         device = policy.device
         scores: list[float] = []
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
-            torch.manual_seed(self.seed)
             for i in range(0, len(self.problems), self.prompts_per_call):
+                # reseeded per batch: a batch's draws do not depend on how long the batch before it ran
+                torch.manual_seed(self.seed + i)
                 chunk = self.problems[i : i + self.prompts_per_call]
                 roll = generate(
                     policy,
