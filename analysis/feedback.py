@@ -177,6 +177,8 @@ def feedback_summary(runs: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) ->
                 "performance": getattr(run, "performance", "verifier") if run.pipo else "",
                 "control": run.control if run.pipo else "",
                 "seed": run.seed,
+                "window": int(run.window),
+                "lam": float(run.lam),
                 "probe": PROBE in metrics.columns,
                 "delta_source": "logged" if DELTA in metrics.columns else "offline",
                 "path": run.path,
@@ -196,11 +198,15 @@ def figure(summary: pd.DataFrame, out_dir: Path, name: str = "feedback") -> list
     fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.7 * rows), squeeze=False, constrained_layout=True)
     for ax, run in zip(axes.flat, runs.itertuples(index=False), strict=False):
         metrics = load_metrics(run.path)
-        a = aligned(metrics).dropna(subset=["delta", "realized"])
+        a = aligned(metrics, run.window, run.lam).dropna(subset=["delta", "realized"])  # the summary's δ
         ax.axhline(0, color="0.7", lw=0.6)
         ax.axvline(0, color="0.7", lw=0.6)
         ax.scatter(a["delta"], 100 * a["realized"], s=7, alpha=0.7, color="#D55E00" if run.pipo else "#0072B2")
-        r = f"r = {run.corr_delta:+.2f} [{run.corr_delta_lo:+.2f}, {run.corr_delta_hi:+.2f}]"
+        r = (
+            f"r = {run.corr_delta:+.2f} [{run.corr_delta_lo:+.2f}, {run.corr_delta_hi:+.2f}]"
+            if not math.isnan(run.corr_delta)
+            else "r: n/a (probe J)"
+        )
         ax.set_title(f"{run.run}\n{r}", fontsize=7.5)
         ax.set_xlabel(r"$\delta_t$" + (" (PIPO's, offline)" if run.delta_source == "offline" else ""))
         ax.set_ylabel(r"$P_t - P_{t-1}$ (points)")
