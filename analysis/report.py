@@ -376,6 +376,19 @@ def evaluate(
     )
 
 
+def evaluate_or_explain(
+    claim: Claim, runs: pd.DataFrame, scale: str, claims: dict[str, Claim], feedback_runs: pd.DataFrame | None
+) -> Result:
+    """:func:`evaluate`, or, where its runs cannot be read as one comparison (e.g. two runs of one seed),
+    "not run" with the reason: one claim's records never stop the report."""
+    try:
+        return evaluate(claim, runs, scale, claims, feedback_runs)
+    except ConfigError as err:
+        pa, pb = paper_values(claim, claims, scale)
+        paper = None if pa is None or pb is None else pa - pb
+        return Result(claim, None, paper, (pa, pb), NOT_RUN, None, None, None, [], 0, str(err).splitlines()[0])
+
+
 def evaluate_all(
     runs: pd.DataFrame,
     scale: str = "tiny",
@@ -386,7 +399,7 @@ def evaluate_all(
     own run root, ``runs/feedback``) where given."""
     claims = list(claims if claims is not None else load_claims())
     by_id = {c.id: c for c in claims}
-    return [evaluate(c, runs, scale, by_id, feedback_runs) for c in claims]
+    return [evaluate_or_explain(c, runs, scale, by_id, feedback_runs) for c in claims]
 
 
 # -- the report -------------------------------------------------------------------------------------

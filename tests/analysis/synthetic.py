@@ -130,6 +130,8 @@ def sweep_records(
                 }
                 evals.append(evaluation(step, cell["task"], correct, rng))
             cfg = config(**cfg_args, seed=s)
+            if "control" in cell:  # a control twin is its own run (tables tell the two apart)
+                cfg["pipo"]["control"] = cell["control"]
             write_record(root, f"{name}-{written:04d}", cfg, evals, metrics=random_metrics(steps[-1], rng))
             written += 1
     return written

@@ -228,3 +228,14 @@ def test_the_feedback_claim_pools_each_runs_standardized_pairs(tmp_path):
     assert "10 iterations of 2 run(s)" in r.note
     empty = load_runs(tmp_path / "nothing").frame
     assert evaluate_all(empty, "tiny", [claim], feedback_runs=empty)[0].verdict == NOT_RUN
+
+
+def test_two_runs_of_one_seed_leave_that_claim_not_run_with_the_reason(tmp_path):
+    rng = random.Random(0)
+    _record(tmp_path, "p1", 0.6, 50, 42, rng)
+    _record(tmp_path, "p2", 0.7, 50, 42, rng)  # e.g. a run of another pipo.lr: the tables cannot tell them apart
+    _record(tmp_path, "b", 0.5, 50, 42, rng, pipo=False)
+    claims = [c for c in load_claims() if c.id in ("T1-4B-GRPO", "T1-4B-PPO")]
+    ppo, grpo = evaluate_all(load_runs(tmp_path).frame, "tiny", claims)  # in the file's order
+    assert grpo.verdict == NOT_RUN and "several finished runs of one seed" in grpo.note and "p1" in grpo.note
+    assert ppo.verdict == NOT_RUN and ppo.note == ""  # simply no runs
