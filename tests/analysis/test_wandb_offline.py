@@ -92,7 +92,7 @@ def test_the_cli_names_a_missing_root(tmp_path):
 
 
 ATTEMPTS = """
-import json, math, pathlib, wandb
+import json, math, pathlib, time, wandb
 
 settings = wandb.Settings(silent=True, console="off")
 rec = pathlib.Path("rec")
@@ -104,6 +104,7 @@ run.save(str(rec / "eval.json"), base_path=str(rec), policy="live")
 for step, x in [(1, 0.5), (2, math.nan), (3, 0.25)]:
     run.log({"x": x, "y": 10 * step}, step=step)
 run.finish(exit_code=1)  # killed after step 3; resumed from the checkpoint at step 2
+time.sleep(1.1)  # an attempt's folder is named to the second: two within one second would share one
 run = wandb.init(project="pipo", id="sig1", dir=str(rec), mode="offline", resume="allow", settings=settings)
 run.config.update({"late": True})
 for step, x in [(3, 0.75), (4, 1.0)]:
