@@ -19,13 +19,11 @@ from transformers import AutoModelForCausalLM
 from verl.utils import tensordict_utils as tu
 
 from pipo.backends.verl import trainer as verl_trainer
-from pipo.backends.verl.config import verl_config
 from pipo.backends.verl.trainer import NOT_REPLAYED, PIPOTrainer
-from pipo.config import compose_cell
 from tests.backends.verl_cpu import (
     agent_loop_rows,
-    cpu_actor_config,
     cpu_verl,
+    grpo_cpu_config,
     pipo_extension,
     response_log_probs,
     training_worker,
@@ -39,23 +37,7 @@ ETA_PI = 0.05
 def setup(transfer_queue, hf_dir):
     """A ``PIPOTrainer`` (GRPO: 2 prompts × 2 rollouts, 2 mini-batches of one group) whose worker group
     is the real worker extension over verl's CPU ``TrainingWorker``."""
-    cell = compose_cell(
-        [
-            "scale=paper",
-            "backend=verl",
-            "algorithm=grpo",
-            "algorithm.rollout_n=2",
-            "algorithm.batch_size=2",
-            "algorithm.mini_batch_size=1",
-            f"model.hf_id={hf_dir}",
-            f"pipo.lr={ETA_PI}",
-            "pipo.optimizer=sgd",
-        ]
-    )
-    config = verl_config(cell)
-    config.trainer.v1.trainer_mode = "pipo"
-    config.actor_rollout_ref.actor.ppo_max_token_len_per_gpu = 12  # several micro-batches per mini-batch
-    cpu_actor_config(config)
+    config = grpo_cpu_config(hf_dir, prompts=2, mini_batch=1, eta_pi=ETA_PI, max_tokens=12)  # several micro-batches
     with cpu_verl():
         worker, actor_config = training_worker(config)
         extension = pipo_extension(worker, actor_config)

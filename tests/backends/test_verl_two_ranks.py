@@ -62,28 +62,9 @@ RUNS = [
 
 def two_rank_config(hf_dir: str) -> DictConfig:
     """The verl config of a GRPO cell (4 prompts × 2 rollouts, mini-batches of 2 prompts) on the CPU."""
-    from pipo.backends.verl.config import verl_config
-    from pipo.config import compose_cell
-    from tests.backends.verl_cpu import cpu_actor_config
+    from tests.backends.verl_cpu import grpo_cpu_config
 
-    cell = compose_cell(
-        [
-            "scale=paper",
-            "backend=verl",
-            "algorithm=grpo",
-            "algorithm.rollout_n=2",
-            "algorithm.batch_size=4",
-            "algorithm.mini_batch_size=2",
-            f"model.hf_id={hf_dir}",
-            f"pipo.lr={ETA_PI}",
-            "pipo.optimizer=sgd",
-        ]
-    )
-    config = verl_config(cell)
-    config.trainer.v1.trainer_mode = "pipo"
-    config.actor_rollout_ref.actor.ppo_max_token_len_per_gpu = MAX_TOKENS
-    cpu_actor_config(config)
-    return config
+    return grpo_cpu_config(hf_dir, prompts=4, mini_batch=2, eta_pi=ETA_PI, max_tokens=MAX_TOKENS)
 
 
 def rank_job(rank: int, port: int, config: DictConfig, hf_dir: str, out: str) -> None:

@@ -121,6 +121,33 @@ def cpu_actor_config(config: DictConfig) -> None:
         actor.fsdp_config.mixed_precision = {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}
 
 
+def grpo_cpu_config(hf_dir: str, prompts: int, mini_batch: int, eta_pi: float, max_tokens: int) -> DictConfig:
+    """The verl config of a paper-scale GRPO+PIPO cell on the tiny model at ``hf_dir``: ``prompts`` × 2
+    rollouts, mini-batches of ``mini_batch`` prompts, SGD verification at ``eta_pi``, dynamic
+    micro-batches of ``max_tokens``, the actor on the CPU (:func:`cpu_actor_config`)."""
+    from pipo.backends.verl.config import verl_config
+    from pipo.config import compose_cell
+
+    cell = compose_cell(
+        [
+            "scale=paper",
+            "backend=verl",
+            "algorithm=grpo",
+            "algorithm.rollout_n=2",
+            f"algorithm.batch_size={prompts}",
+            f"algorithm.mini_batch_size={mini_batch}",
+            f"model.hf_id={hf_dir}",
+            f"pipo.lr={eta_pi}",
+            "pipo.optimizer=sgd",
+        ]
+    )
+    config = verl_config(cell)
+    config.trainer.v1.trainer_mode = "pipo"
+    config.actor_rollout_ref.actor.ppo_max_token_len_per_gpu = max_tokens
+    cpu_actor_config(config)
+    return config
+
+
 def training_worker(config: DictConfig):
     """verl's actor ``TrainingWorker`` built from ``config`` as ``ActorRolloutRefWorker.init_model`` builds it."""
     from verl.utils.config import omega_conf_to_dataclass
