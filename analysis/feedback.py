@@ -16,7 +16,8 @@ computed from their J (the paper's window rule, the run's K and λ): what its fe
 Per run: Pearson's r of δ_t and of J_t − J_{t−1} with r_t (95 % percentile bootstrap over
 iterations), Spearman's ρ, the sign agreement of δ_t and r_t and the balanced accuracy of sign(δ_t)
 as a classifier of sign(r_t) (iterations with δ_t = 0 or r_t = 0 left out), the median r_t, the
-median J_se and their ratio, the feedback's signal-to-noise ratio ``snr``. Every run with J_se
+median J_se and their ratio, the feedback's signal-to-noise ratio ``snr``, and the mean r_t (the
+median moves in steps of one probe response, 1/(N·k)). Every run with J_se
 also gets ``snr_trend``: the OLS slope of J_t per iteration over the run (its trend) over the
 median J_se, the same ratio without a probe (verl runs included); and ``snr_window``: the SNR of
 δ's numerator J_t − μ_t under that linear trend, slope·(K+1)/2 over J_se·√(1 + 1/K) (μ_t lags J_t
@@ -122,7 +123,9 @@ def run_feedback(
     rj, rj_lo, rj_hi = bootstrap_corr(dj["dJ"], dj["realized"], n_boot, seed)
     agree, bal = sign_scores(pairs["delta"], pairs["realized"])
     spearman = bootstrap_corr(pairs["delta"].rank(), pairs["realized"].rank(), 0)[0]  # Pearson's r of the ranks
-    improvement = float(a["realized"].median()) if not a.empty and a["realized"].notna().any() else math.nan
+    has_r = not a.empty and a["realized"].notna().any()
+    improvement = float(a["realized"].median()) if has_r else math.nan
+    mean_improvement = float(a["realized"].mean()) if has_r else math.nan  # the median moves in probe quanta
     se = float(a["J_se"].median()) if not a.empty and a["J_se"].notna().any() else math.nan
     slope = trend(a["J"]) if not a.empty else math.nan
     return {
@@ -137,6 +140,7 @@ def run_feedback(
         "sign_agreement": agree,
         "balanced_accuracy": bal,
         "improvement": improvement,
+        "mean_improvement": mean_improvement,
         "J_se": se,
         "snr": improvement / se if se > 0 else math.nan,
         "trend": slope,
@@ -185,7 +189,8 @@ def feedback_summary(runs: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) ->
                 **stats,
             }
         )
-    return pd.DataFrame(rows)
+    order = ["algorithm", "pipo", "performance", "control", "seed"]
+    return pd.DataFrame(rows).sort_values(order, ignore_index=True) if rows else pd.DataFrame(rows)
 
 
 def figure(summary: pd.DataFrame, out_dir: Path, name: str = "feedback") -> list[Path]:
@@ -228,6 +233,7 @@ COLUMNS = {
     "sign_agreement": "sign agr.",
     "balanced_accuracy": "bal. acc.",
     "improvement": "median realized",
+    "mean_improvement": "mean realized",
     "J_se": "median J_se",
     "snr": "SNR",
     "snr_trend": "SNR (trend)",
@@ -255,6 +261,7 @@ def report(summary: pd.DataFrame) -> str:
             num(s.sign_agreement, ".2f"),
             num(s.balanced_accuracy, ".2f"),
             num(s.improvement, "+.4f"),
+            num(s.mean_improvement, "+.4f"),
             num(s.J_se, ".4f"),
             num(s.snr, "+.3f"),
             num(s.snr_trend, "+.3f"),

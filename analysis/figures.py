@@ -56,6 +56,17 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     return paths
 
 
+def _legend_above(fig, handles, labels=None, **kwargs) -> None:
+    """One legend row above the axes, across the figure (it covers no data), and the axes below it."""
+    labels = [h.get_label() for h in handles] if labels is None else labels
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), frameon=False, **kwargs)
+    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - LEGEND_ROW_IN / fig.get_figheight()))
+
+
+def _base_and_pipo() -> list:
+    return [plt.Line2D([], [], color=COLORS[p], label=("+PIPO" if p else "base")) for p in (False, True)]
+
+
 def _grouped(runs: pd.DataFrame) -> dict[str, dict[bool, list]]:
     out: dict[str, dict[bool, list]] = {}
     for run in runs.itertuples(index=False):
@@ -91,9 +102,7 @@ def dynamics(runs: pd.DataFrame, out_dir: Path, name: str = "fig2") -> list[Path
         axes[-1, j].set_xlabel("step")
     for i, (_, ylabel) in enumerate(panels):
         axes[i, 0].set_ylabel(ylabel)
-    handles = [plt.Line2D([], [], color=COLORS[p], label=("+PIPO" if p else "base")) for p in (False, True)]
-    fig.legend(handles=handles, loc="upper center", ncol=2, frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - LEGEND_ROW_IN / fig.get_figheight()))
+    _legend_above(fig, _base_and_pipo(), ncol=2)
     return _save(fig, out_dir, name)
 
 
@@ -102,26 +111,22 @@ def seeds(runs: pd.DataFrame, out_dir: Path, name: str = "fig4") -> list[Path]:
     groups = _grouped(runs)
     if not groups:
         return []
-    fig, axes = plt.subplots(1, len(groups), figsize=(2.3 * len(groups) + 0.4, 2.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(groups), figsize=(2.3 * len(groups) + 0.4, 2.6), squeeze=False, sharey=True)
     for j, (algo, by_pipo) in enumerate(groups.items()):
         ax = axes[0, j]
+        seeds_of = []
         for pipo, members in by_pipo.items():
             curves = [pd.Series(avg, index=steps) for steps, avg in (_eval_curve(r) for r in members if r.evals)]
+            seeds_of.append(str(len(curves)))
             if not curves:
                 continue
             frame = pd.concat(curves, axis=1)
-            ax.plot(
-                frame.index,
-                frame.mean(axis=1),
-                color=COLORS[pipo],
-                label=f"{method_name(algo, pipo)} (n={len(curves)})",
-            )
+            ax.plot(frame.index, frame.mean(axis=1), color=COLORS[pipo], label=method_name(algo, pipo))
             ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), color=COLORS[pipo], alpha=0.2, lw=0)
-        ax.set_title(algo.upper())
+        ax.set_title(f"{algo.upper()} (seeds {'/'.join(seeds_of)})")
         ax.set_xlabel("step")
-        ax.legend(loc="lower right", frameon=False)
     axes[0, 0].set_ylabel("avg. accuracy (%)")
-    fig.tight_layout()
+    _legend_above(fig, _base_and_pipo(), ncol=2)
     return _save(fig, out_dir, name)
 
 
@@ -133,10 +138,11 @@ def wallclock(runs: pd.DataFrame, out_dir: Path, name: str = "fig5") -> list[Pat
     fig, axes = plt.subplots(1, len(models) + 1, figsize=(2.6 * (len(models) + 1) + 0.4, 2.5), squeeze=False)
     ratios: dict[tuple[str, str], float] = {}
     styles = ["-", "--", ":", "-."]
+    algos = list(_grouped(runs))  # one line style per algorithm across the panels
     for j, model in enumerate(models):
         ax = axes[0, j]
         groups = _grouped(runs[runs["model"] == model])
-        for k, (algo, by_pipo) in enumerate(groups.items()):
+        for algo, by_pipo in groups.items():
             medians = {}
             for pipo, members in by_pipo.items():
                 if not members or not members[0].evals:
@@ -148,17 +154,13 @@ def wallclock(runs: pd.DataFrame, out_dir: Path, name: str = "fig5") -> list[Pat
                 clock = m.set_index("step")["timing/step"].cumsum() / 60.0
                 steps, avg = _eval_curve(run)
                 minutes = [0.0 if s == 0 else float(clock.get(s, np.nan)) for s in steps]
-                ax.plot(
-                    minutes, avg, styles[k % 4], color=COLORS[pipo], marker="o", ms=2.5, label=method_name(algo, pipo)
-                )
+                ax.plot(minutes, avg, styles[algos.index(algo) % 4], color=COLORS[pipo], marker="o", ms=2.5)
                 medians[pipo] = float(m["timing/step"].median())
             if len(medians) == 2:
                 ratios[(model, algo)] = medians[True] / medians[False]
         ax.set_title(model)
         ax.set_xlabel("wall-clock (min)")
         ax.set_ylabel("avg. accuracy (%)")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(frameon=False, fontsize=6, ncol=2)
     ax = axes[0, -1]
     if ratios:  # horizontal bars: one label per line, however many (model, algorithm) pairs
         labels = [f"{a.upper()} {m.split('_')[1]}" for m, a in ratios]
@@ -167,7 +169,10 @@ def wallclock(runs: pd.DataFrame, out_dir: Path, name: str = "fig5") -> list[Pat
         ax.set_yticks(range(len(ratios)), labels, fontsize=7)
         ax.invert_yaxis()
     ax.set_title("step time, PIPO / base")
-    fig.tight_layout()
+    handles = _base_and_pipo() + [
+        plt.Line2D([], [], color="gray", ls=styles[k % 4], label=a.upper()) for k, a in enumerate(algos)
+    ]
+    _legend_above(fig, handles, ncol=len(handles), fontsize=7)
     return _save(fig, out_dir, name)
 
 
@@ -213,11 +218,8 @@ def ablation(table: Table, param: str, out_dir: Path, name: str) -> list[Path]:
     ax.set_xlabel({"lam": "λ", "window": "window K"}[param])
     ax.set_ylabel(f"PIPO − {base_name}, avg. (pts)")
     handles, labels = zip(*legend, strict=True)
-    fig.legend(  # one row above the axes, across the figure: it covers no data
-        handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=len(legend), frameon=False,
-        handlelength=1.3, handletextpad=0.4, columnspacing=0.8, borderaxespad=0.2,
-    )  # fmt: skip
-    fig.tight_layout(rect=(0.0, 0.0, 1.0, 1.0 - LEGEND_ROW_IN / fig.get_figheight()))
+    spacing = {"handlelength": 1.3, "handletextpad": 0.4, "columnspacing": 0.8, "borderaxespad": 0.2}
+    _legend_above(fig, handles, labels, ncol=len(legend), **spacing)
     return _save(fig, out_dir, name)
 
 
@@ -255,10 +257,13 @@ def diagnostics(runs: pd.DataFrame, out_dir: Path, name: str = "pipo_diagnostics
                 axes[i, j].set_title(label)
         if i == 0:
             axes[i, 0].set_title("J and anchor μ ± σ")
-            ax.legend(frameon=False, fontsize=7)
     for j in range(3):
         axes[-1, j].set_xlabel("step")
-    fig.tight_layout()
+    handles = [
+        plt.Line2D([], [], color="black", lw=1, label="J"),
+        plt.Line2D([], [], color=COLORS[True], label="μ ± σ"),
+    ]
+    _legend_above(fig, handles, ncol=2)
     return _save(fig, out_dir, name)
 
 
@@ -291,6 +296,5 @@ def noise(table: Table, out_dir: Path, name: str = "noise") -> list[Path]:
         ax.set_title(algo)
         ax.set_xlabel("reward noise p")
         ax.set_ylabel("avg. accuracy (%)")
-        ax.legend(frameon=False)
-    fig.tight_layout()
+    _legend_above(fig, _base_and_pipo(), ncol=2)
     return _save(fig, out_dir, name)

@@ -43,6 +43,7 @@ from pipo.sweeps import load_sweep
 
 RESAMPLES, BOOT_SEED = 4000, 0  # fixed: the same records give the same intervals and verdicts
 MIN_SEEDS = 5  # runs without per-problem outcomes: an interval over seeds needs this many a side
+FEEDBACK_SWEEP = "feedback"  # its claims read the feedback study's run root (reproduce/feedback.py)
 Outcomes = dict[int, dict[str, dict[str, float]]]  # seed -> benchmark -> problem id -> outcome
 
 
@@ -349,8 +350,10 @@ def evaluate(
     paper = None if pa is None or pb is None else pa - pb
     seeds, n, note = [], 0, ""
     effect = control = None
+    if claim.sweep == FEEDBACK_SWEEP and feedback_runs is not None:  # the study keeps a run root of its own
+        runs = feedback_runs
     if claim.kind == "feedback":
-        effect, note = feedback_effect(runs if feedback_runs is None else feedback_runs, scale)
+        effect, note = feedback_effect(runs, scale)
     elif claim.kind == "overhead":
         ra, rb = claim.reference
         times = [step_times(side_runs(s, runs, scale)[0]) for s in (claim.a, claim.b, ra, rb)]
@@ -395,8 +398,8 @@ def evaluate_all(
     claims: Sequence[Claim] | None = None,
     feedback_runs: pd.DataFrame | None = None,
 ) -> list[Result]:
-    """Every claim on ``runs``; the feedback-accuracy claim on ``feedback_runs`` (the feedback study's
-    own run root, ``runs/feedback``) where given."""
+    """Every claim on ``runs``; the feedback study's claims on ``feedback_runs`` (the study's own run
+    root, ``runs/feedback``) where given."""
     claims = list(claims if claims is not None else load_claims())
     by_id = {c.id: c for c in claims}
     return [evaluate_or_explain(c, runs, scale, by_id, feedback_runs) for c in claims]

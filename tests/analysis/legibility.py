@@ -120,8 +120,8 @@ def _densify(xy: np.ndarray, per_segment: int = 50) -> np.ndarray:
 
 
 def problems(fig: Figure) -> list[str]:
-    """Overlapping texts and anything off the canvas (empty for a legible figure)."""
-    return overlapping_texts(fig) + clipped(fig)
+    """Overlapping texts, anything off the canvas and legends over data (empty for a legible figure)."""
+    return overlapping_texts(fig) + clipped(fig) + legend_over_data(fig)
 
 
 @contextmanager

@@ -34,6 +34,7 @@ def config(
     noise=0.0,
     preset="paper",
     recipe="paper",
+    performance=None,
 ):
     splits = SPLITS[task]
     return {
@@ -44,7 +45,8 @@ def config(
             "lam": lam,
             "window": window,
             "preset": preset,
-            "performance": "trained" if preset == "authors" else "verifier",  # as conf/pipo/{on,authors}.yaml
+            # as conf/pipo/{on,authors}.yaml unless given
+            "performance": performance or ("trained" if preset == "authors" else "verifier"),
         },
         "recipe": recipe,
         "model": {"name": model, "hf_id": MODELS[model]},

@@ -45,6 +45,7 @@ def test_statistics_by_hand():
     # median r over t = 2..6 (.02 −.01 .04 −.01 .04) = .02; median J_se .05; SNR .4
     assert (s["improvement"], s["J_se"]) == (pytest.approx(0.02), pytest.approx(0.05))
     assert s["snr"] == pytest.approx(0.4)
+    assert s["mean_improvement"] == pytest.approx(0.08 / 5)  # (P_6 − P_1) / 5: the mean of the five
     # J's OLS slope: Σ(t − 3.5)(J − .4) / Σ(t − 3.5)² = .9 / 17.5; over J_se; over the window's lag and noise
     assert s["trend"] == pytest.approx(0.9 / 17.5)
     assert s["snr_trend"] == pytest.approx(0.9 / 17.5 / 0.05)

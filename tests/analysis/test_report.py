@@ -164,6 +164,8 @@ def test_the_report_grid_holds_every_cell_the_claims_need():
     planned |= {c.signature for c in plan(load_sweep("table6"), [])}  # Table 6 re-evaluates Table 1's cells
     needed = 0
     for claim in load_claims():
+        if claim.sweep == "feedback":  # the feedback study: its own grid and run root (reproduce/feedback.py)
+            continue
         for side in claim.sides:
             for seed in claim.seeds:
                 seeded = Side(side.sweep, side.row, side.block, (*side.overrides, f"seed={seed}"))
@@ -239,3 +241,18 @@ def test_two_runs_of_one_seed_leave_that_claim_not_run_with_the_reason(tmp_path)
     ppo, grpo = evaluate_all(load_runs(tmp_path).frame, "tiny", claims)  # in the file's order
     assert grpo.verdict == NOT_RUN and "several finished runs of one seed" in grpo.note and "p1" in grpo.note
     assert ppo.verdict == NOT_RUN and ppo.note == ""  # simply no runs
+
+
+def test_the_feedback_studys_claims_read_its_own_run_root(tmp_path):
+    """FB-PROBE-ZERO-GRPO compares GRPO+PIPO with probe J against its zero twin, in runs/feedback's records."""
+    rng = random.Random(0)
+    for s in (6, 21, 42):
+        for sig, rate, control in ((f"p{s}", 0.6, "none"), (f"z{s}", 0.5, "zero")):
+            _record(tmp_path, sig, rate, 400, s, rng, control=control, performance="probe")  # J_t: the probe's
+    claims = load_claims()
+    (claim,) = [c for c in claims if c.id == "FB-PROBE-ZERO-GRPO"]
+    study, empty = load_runs(tmp_path).frame, load_runs(tmp_path / "nothing").frame
+    r = evaluate_all(empty, "tiny", [claim, *claims], feedback_runs=study)[0]
+    assert r.effect.value == pytest.approx(10.0) and r.seeds == [6, 21, 42] and r.verdict == SUPPORTED
+    assert evaluate_all(study, "tiny", [claim, *claims], feedback_runs=empty)[0].verdict == NOT_RUN
+    assert "python reproduce/feedback.py -m" in claim.command()
