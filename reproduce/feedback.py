@@ -13,6 +13,8 @@ python -m analysis feedback --root runs/feedback                  # the table an
 
 import sys
 
+import _checkout  # noqa: F401  (this checkout's pipo before any installed one)
+
 from analysis.build import after_sweep
 from pipo.sweeps import main
 

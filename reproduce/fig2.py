@@ -7,6 +7,8 @@ python reproduce/fig2.py -m scale=paper cluster=slurm hydra.launcher.partition=g
 
 import sys
 
+import _checkout  # noqa: F401  (this checkout's pipo before any installed one)
+
 from analysis.build import after_sweep
 from pipo.sweeps import main
 

@@ -9,6 +9,8 @@ python reproduce/noise.py --plan                                  # every cell, 
 
 import sys
 
+import _checkout  # noqa: F401  (this checkout's pipo before any installed one)
+
 from analysis.build import after_sweep
 from pipo.sweeps import main
 

@@ -12,6 +12,8 @@ The report: results/<scale>/report.md, report.tex (+ PDF), report_effects.{pdf,p
 
 import sys
 
+import _checkout  # noqa: F401  (this checkout's pipo before any installed one)
+
 from pipo.sweeps import SweepResult, load_sweep, main, plan, reevaluate_sweep
 
 

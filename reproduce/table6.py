@@ -6,6 +6,8 @@ python reproduce/table6.py -m                               # evaluate them (aft
 
 import sys
 
+import _checkout  # noqa: F401  (this checkout's pipo before any installed one)
+
 from analysis.build import after_sweep
 from pipo.sweeps import main
 

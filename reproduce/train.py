@@ -10,6 +10,7 @@ python reproduce/train.py scale=paper backend=verl algorithm=dapo --verl-config 
 import os
 import sys
 
+import _checkout  # noqa: F401  (this checkout's pipo before any installed one)
 import hydra
 from omegaconf import DictConfig
 
