@@ -359,7 +359,7 @@ def evaluate(
         times = [step_times(side_runs(s, runs, scale)[0]) for s in (claim.a, claim.b, ra, rb)]
         effect = overhead_effect(*times)
         n = min(sum(len(r) for r in t) for t in times)
-        note = f"steps per side (timing/step), moving-block bootstrap over blocks of {BLOCK} steps"
+        note = f"timing/step as logged (with whatever shared the machine), blocks of {BLOCK} resampled"
     else:
         effect, seeds, n = side_effect(claim, claim.a, claim.b, runs, scale)
         if claim.control is not None:
@@ -479,6 +479,15 @@ HEADER = [
 ]
 
 
+def _design(r: Result) -> str:
+    """What the effect rests on, in words: problems × seeds, steps (overhead) or nothing (the note says)."""
+    if r.claim.kind == "overhead":
+        return f"{r.problems} steps a side" if r.problems else ""
+    if r.claim.kind == "feedback":
+        return ""
+    return f"{r.problems} problems × {len(r.seeds)} seed(s) {r.seeds}"
+
+
 def to_markdown(results: list[Result], meta: dict[str, str], figure: str | None) -> str:
     counts = {v: sum(r.verdict == v for r in results) for v in VERDICTS}
     lines = [
@@ -502,14 +511,15 @@ def to_markdown(results: list[Result], meta: dict[str, str], figure: str | None)
         c = r.claim
         lines += [f"## {c.id}: {c.claim}", "", f"*{c.where}* — verdict: **{r.verdict}**", ""]
         if c.a is not None and c.b is not None:
-            lines.append(f"- compares: {c.a.describe()} − {c.b.describe()} ({c.kind}, {c.column})")
+            what = c.kind if c.kind == "overhead" else f"{c.kind}, {c.column}"
+            lines.append(f"- compares: {c.a.describe()} − {c.b.describe()} ({what})")
         if r.paper_values != (None, None):
             src = f" (the paper's numbers of {c.paper_from})" if c.paper_from else ""
             pa, pb = r.paper_values
             lines.append(f"- paper{src}: {_num(pa, False)} vs {_num(pb, False)}, effect {_num(r.paper)}")
         lines.append(
             f"- this suite: {_interval(r.effect, _digits(r))}; MDE {_num(r.mde, False, _digits(r))}; "
-            f"{r.problems} problems × {len(r.seeds)} seed(s) {r.seeds}{'; ' + r.note if r.note else ''}"
+            f"{_design(r)}{'; ' + r.note if r.note and _design(r) else r.note}"
         )
         if c.control is not None:
             lines.append(
