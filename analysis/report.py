@@ -519,7 +519,7 @@ def to_markdown(results: list[Result], meta: dict[str, str], figure: str | None)
             lines.append(f"- paper{src}: {_num(pa, False)} vs {_num(pb, False)}, effect {_num(r.paper)}")
         lines.append(
             f"- this suite: {_interval(r.effect, _digits(r))}; MDE {_num(r.mde, False, _digits(r))}; "
-            f"{_design(r)}{'; ' + r.note if r.note and _design(r) else r.note}"
+            + "; ".join(x for x in (_design(r), r.note) if x)
         )
         if c.control is not None:
             lines.append(

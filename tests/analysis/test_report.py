@@ -9,7 +9,16 @@ import pytest
 
 from analysis.__main__ import main as analysis_main
 from analysis.claims import ZERO, Side, load_claims, side_cells
-from analysis.report import drop_effect, evaluate_all, max_drop, overhead_effect, step_times, write_report
+from analysis.report import (
+    Result,
+    drop_effect,
+    evaluate_all,
+    max_drop,
+    overhead_effect,
+    step_times,
+    to_markdown,
+    write_report,
+)
 from analysis.runs import load_runs
 from analysis.verdict import INCONCLUSIVE, NOT_RUN, OPPOSED, RULED_OUT, SUPPORTED, Effect, mde, verdict
 from pipo.cell import signature
@@ -81,6 +90,17 @@ def test_overhead_effect_in_per_cent():
     assert effect.value == pytest.approx(100 * (50 / 30 - 1.1))
     assert effect.lo < effect.value < effect.hi
     assert overhead_effect([], one, one, one) is None
+
+
+def test_an_overhead_claims_design_is_steps_and_a_diff_claims_problems_by_seeds():
+    claims = {c.id: c for c in load_claims()}
+    no_control = (None, None)
+    over = Result(claims["F5-GRPO"], Effect(-5, -9, -1), None, (None, None), OPPOSED, 2.8, *no_control, [], 99, "n")
+    t1 = claims["T1-4B-GRPO"]
+    diff = Result(t1, Effect(1, 0.5, 1.5), 2.2, (46.1, 43.9), SUPPORTED, 0.7, *no_control, [6, 42], 30, "")
+    md = to_markdown([over, diff], {"scale": "tiny", "command": "c", "commit": "x", "machine": "m", "runs": "4"}, None)
+    assert "MDE 2.8; 99 steps a side; n\n" in md and "(overhead)\n" in md
+    assert "MDE 0.7; 30 problems × 2 seed(s) [6, 42]\n" in md
 
 
 def test_step_times_leave_out_each_runs_first_step(tmp_path):
