@@ -15,7 +15,7 @@ import platform
 import shutil
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -60,6 +60,7 @@ class Result:
     seeds: list[int]
     problems: int
     note: str = ""
+    control_seeds: list[int] = field(default_factory=list)  # the seeds a − its zero twin rests on
 
 
 # -- the runs of a side -----------------------------------------------------------------------------
@@ -350,6 +351,7 @@ def evaluate(
     paper = None if pa is None or pb is None else pa - pb
     seeds, n, note = [], 0, ""
     effect = control = None
+    control_seeds: list[int] = []
     if claim.sweep == FEEDBACK_SWEEP and feedback_runs is not None:  # the study keeps a run root of its own
         runs = feedback_runs
     if claim.kind == "feedback":
@@ -363,7 +365,7 @@ def evaluate(
     else:
         effect, seeds, n = side_effect(claim, claim.a, claim.b, runs, scale)
         if claim.control is not None:
-            control, _, _ = side_effect(claim, claim.a, claim.control, runs, scale)
+            control, control_seeds, _ = side_effect(claim, claim.a, claim.control, runs, scale)
     return Result(
         claim,
         effect,
@@ -376,6 +378,7 @@ def evaluate(
         seeds,
         n,
         note,
+        control_seeds,
     )
 
 
@@ -438,8 +441,8 @@ def _digits(r: Result) -> int:
     return 2 if r.claim.kind == "feedback" else 1  # a correlation; the rest are points
 
 
-def _one_seed(r: Result, verdict_text: str) -> str:
-    return ONE_SEED if len(r.seeds) == 1 and verdict_text != NOT_RUN else ""
+def _one_seed(seeds: list[int], verdict_text: str) -> str:
+    return ONE_SEED if len(seeds) == 1 and verdict_text != NOT_RUN else ""
 
 
 def summary_rows(results: list[Result]) -> list[list[str]]:
@@ -456,9 +459,9 @@ def summary_rows(results: list[Result]) -> list[list[str]]:
                 r.claim.where.split(",")[0],
                 paper,
                 _interval(r.effect, _digits(r)),
-                r.verdict + _one_seed(r, r.verdict),
+                r.verdict + _one_seed(r.seeds, r.verdict),
                 _interval(r.control) if r.claim.control else "n/a",
-                r.control_verdict + _one_seed(r, r.control_verdict) if r.control_verdict else "n/a",
+                r.control_verdict + _one_seed(r.control_seeds, r.control_verdict) if r.control_verdict else "n/a",
                 _num(r.mde, signed=False, digits=_digits(r)),
                 f"{r.problems}×{len(r.seeds)}" if r.seeds else ("—" if not r.problems else str(r.problems)),
             ]
@@ -524,6 +527,7 @@ def to_markdown(results: list[Result], meta: dict[str, str], figure: str | None)
         if c.control is not None:
             lines.append(
                 f"- PIPO − zero control ({c.control.describe()}): {_interval(r.control)}: **{r.control_verdict}**"
+                f" (seeds {r.control_seeds})"
             )
         lines += [f"- runs: `{c.command()}`", ""]
     return "\n".join(lines)

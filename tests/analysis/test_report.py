@@ -16,6 +16,7 @@ from analysis.report import (
     max_drop,
     overhead_effect,
     step_times,
+    summary_rows,
     to_markdown,
     write_report,
 )
@@ -150,7 +151,20 @@ def test_a_planted_effect_is_supported_and_a_null_control_with_many_problems_rul
     assert (r.seeds, r.problems) == ([42], 5 * 3000)
     # the zero twin scores like PIPO: the feedback adds nothing, and 3,000 problems a benchmark rule out +2.2
     assert r.control.value == pytest.approx(0.0, abs=1e-9) and r.control.hi < r.paper
-    assert r.control_verdict == RULED_OUT
+    assert r.control_verdict == RULED_OUT and r.control_seeds == [42]
+
+
+def test_the_zero_twins_seeds_are_its_own(tmp_path):
+    """PIPO and its zero twin at 3 seeds, the base at one: a − b rests on one seed (¹), a − zero on three."""
+    rng = random.Random(0)
+    for s in (6, 21, 42):
+        _record(tmp_path, f"p{s}", 0.6, 200, s, rng)
+        _record(tmp_path, f"z{s}", 0.5, 200, s, rng, control="zero")
+    _record(tmp_path, "b42", 0.5, 200, 42, rng, pipo=False)
+    (r,) = evaluate_all(load_runs(tmp_path).frame, "tiny", [c for c in load_claims() if c.id == "T1-4B-GRPO"])
+    assert (r.seeds, r.control_seeds) == ([42], [6, 21, 42])
+    (row,) = summary_rows([r])
+    assert row[4].endswith("¹") and not row[6].endswith("¹")
 
 
 def test_a_null_with_too_few_problems_is_inconclusive(tmp_path):
