@@ -121,7 +121,7 @@ def seeds(runs: pd.DataFrame, out_dir: Path, name: str = "fig4") -> list[Path]:
             if not curves:
                 continue
             frame = pd.concat(curves, axis=1)
-            ax.plot(frame.index, frame.mean(axis=1), color=COLORS[pipo], label=method_name(algo, pipo))
+            ax.plot(frame.index, frame.mean(axis=1), color=COLORS[pipo])
             ax.fill_between(frame.index, frame.min(axis=1), frame.max(axis=1), color=COLORS[pipo], alpha=0.2, lw=0)
         ax.set_title(f"{algo.upper()} (seeds {'/'.join(seeds_of)})")
         ax.set_xlabel("step")

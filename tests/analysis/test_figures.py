@@ -1,5 +1,6 @@
 """Every figure the suite writes, drawn from synthetic records of its sweep's whole grid, is legible:
-no two texts overlap and nothing is off the canvas (``tests/analysis/legibility.py``)."""
+no two texts overlap, nothing is off the canvas and no legend covers data
+(``tests/analysis/legibility.py``)."""
 
 from collections.abc import Callable
 from pathlib import Path
