@@ -1,7 +1,7 @@
 """The paper's figures from run records (PDF and PNG): training dynamics, seeds, wall-clock, the λ
 and K ablations (PIPO − base with its interval, beside the paper's), PIPO's own diagnostics (J,
 anchor μ ± σ, δ, φ), and the reward-noise study. ``tests/analysis/test_figures.py`` renders each
-one and checks that no two texts overlap and nothing is off the canvas."""
+one and checks that no two texts overlap, nothing is off the canvas and no legend covers data."""
 
 from __future__ import annotations
 
