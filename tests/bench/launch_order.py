@@ -6,8 +6,8 @@ Table 1's 16 cells in Hydra's order (the last axis fastest) from ``multirun_argv
 the sweep's ``launch_first``, on two workers that each take the next cell when free (the joblib
 launcher, ``batch_size: 1``); the first cell of a model builds it, a later one waits for the build.
 Cell costs: the per-step seconds of BENCHMARKS.md §1 (4B, PIPO off / on) × 100 steps + 7.5 s of
-evaluations and start-up, × 2.1 for the 8B stand-in; builds 130 s (4B) and 198 s (8B). Prints when
-the last cell ends and how long one core idles at the end.
+evaluations and start-up, × 1.4 for the 8B stand-in; builds 98 s (4B) and 89 s (8B), side by side
+in the main job at b620fab. Prints when the last cell ends and how long one core idles at the end.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ STEP_S = {  # (algorithm, pipo) -> seconds per step, BENCHMARKS.md §1 (base s, 
     ("ppo", "off"): 0.381, ("ppo", "on"): 0.511, ("grpo", "off"): 0.259, ("grpo", "on"): 0.337,
     ("gspo", "off"): 0.256, ("gspo", "on"): 0.326, ("dapo", "off"): 0.332, ("dapo", "on"): 0.450,
 }  # fmt: skip
-BUILD_S = {"qwen3_4b_base": 130.0, "qwen3_8b_base": 198.0}
-WIDER = {"qwen3_4b_base": 1.0, "qwen3_8b_base": 2.1}
+BUILD_S = {"qwen3_4b_base": 98.0, "qwen3_8b_base": 89.0}
+WIDER = {"qwen3_4b_base": 1.0, "qwen3_8b_base": 1.4}
 
 
 def cell_seconds(cell: dict[str, str]) -> float:
