@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.runs import load_metrics, method_name
-from analysis.tables import Table, cell_mask, expected_cells, pipo_minus_base
-from pipo.sweeps import Sweep
+from analysis.tables import Table, grid_cell_mask, pipo_minus_base
+from pipo.sweeps import Sweep, grid_cells
 
 COLORS = {False: "#0072B2", True: "#D55E00"}  # base, +PIPO (colour-blind safe)
 LEGEND_ROW_IN = 0.22  # the height a one-row figure legend takes above the axes (inches)
@@ -32,8 +32,8 @@ def sweep_runs(sweep: Sweep, runs: pd.DataFrame, scale: str, overrides: Sequence
         return runs
     runs = runs[runs["scale"] == scale]
     keep = np.zeros(len(runs), dtype=bool)
-    for cell in expected_cells(sweep, overrides):
-        keep |= cell_mask(runs, cell)
+    for cell in grid_cells(sweep, overrides):
+        keep |= grid_cell_mask(runs, cell)
     return runs[keep]
 
 

@@ -29,10 +29,9 @@ from analysis.tables import (
     PAPER_DIR,
     bootstrap_diff,
     build_table,
-    cell_mask,
+    grid_cell_mask,
     paired_bootstrap,
     read_paper,
-    run_attributes,
     task_benchmarks,
 )
 from analysis.verdict import NOT_RUN, VERDICTS, Effect, mde, verdict
@@ -75,7 +74,7 @@ def side_runs(side: Side, runs: pd.DataFrame, scale: str) -> tuple[pd.DataFrame,
     done = runs[(runs["scale"] == scale) & (runs["state"] == "done")]
     keep = np.zeros(len(done), dtype=bool)
     for cell in cells:
-        keep |= cell_mask(done, run_attributes(cell))
+        keep |= grid_cell_mask(done, cell)
     found = done[keep]
     twice = found[found["seed"].duplicated(keep=False)]
     if not twice.empty:  # runs that differ only in settings the tables do not tell apart

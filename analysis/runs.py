@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from pipo.cell import SIGNATURE_VERSION
+from pipo.cell import SIGNATURE_VERSION, settings_key
 from pipo.records import RunRecord  # the one reader of the record layout (and its RECORD_VERSION)
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def load_run(path: str | Path) -> dict:
         evals = record.evals()
         return {
             "signature": cell["signature"],
+            "settings": _settings(cfg),
             "label": cell["label"],
             "scale": cfg["scale"]["name"],
             "algorithm": cfg["algorithm"]["name"],
@@ -59,6 +60,14 @@ def load_run(path: str | Path) -> dict:
         }
     except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError, json.JSONDecodeError) as err:
         raise ValueError(f"{type(err).__name__}: {err}") from None
+
+
+def _settings(cfg: dict) -> str | None:
+    """The run's :func:`~pipo.cell.settings_key`; None for a config that lacks a part it hashes."""
+    try:
+        return settings_key(cfg)
+    except (KeyError, TypeError, AttributeError):
+        return None
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.runs import method_name
+from pipo.cell import settings_key
 from pipo.records import RunRecord
 from pipo.sweeps import GridCell, Sweep, grid_cells
 
@@ -120,12 +121,23 @@ def run_attributes(cell: GridCell) -> dict:
     return out
 
 
-def cell_mask(runs: pd.DataFrame, cell: dict) -> np.ndarray:
-    """Which of ``runs`` have every attribute of ``cell``."""
+def cell_mask(runs: pd.DataFrame, cell: dict, settings: str | None = None) -> np.ndarray:
+    """Which of ``runs`` have every attribute of ``cell``. With ``settings`` (the cell's
+    :func:`~pipo.cell.settings_key`), only those of exactly its settings when there are any: a run of the
+    same attributes but another testbed (a stand-in's architecture, a learning rate) is not the cell's."""
     mask = np.ones(len(runs), dtype=bool)
     for key, value in cell.items():
         mask &= (runs[key] == value).to_numpy()
+    if settings is not None and "settings" in runs:
+        exact = mask & (runs["settings"] == settings).to_numpy()
+        if exact.any():
+            return exact
     return mask
+
+
+def grid_cell_mask(runs: pd.DataFrame, cell: GridCell) -> np.ndarray:
+    """:func:`cell_mask` of a grid cell: its attributes, and its settings."""
+    return cell_mask(runs, run_attributes(cell), settings_key(cell.cfg))
 
 
 def _matches(runs: pd.DataFrame, cell: dict) -> pd.DataFrame:
@@ -181,7 +193,7 @@ def build_table(
                 for k in spec.rows
             )
             pipo_rows[row] = base
-        matched = _matches(done, cell) if not done.empty else done
+        matched = done[grid_cell_mask(done, grid_cell)] if not done.empty else done
         if matched.empty:
             missing.append(_describe(cell, runs))
             continue

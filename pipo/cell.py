@@ -32,10 +32,22 @@ def semantic_config(cfg: DictConfig | dict) -> dict[str, Any]:
     return sem
 
 
+def _digest(sem: dict[str, Any]) -> str:
+    blob = json.dumps({"v": SIGNATURE_VERSION, **sem}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def signature(cfg: DictConfig | dict) -> str:
     """12 hex digits of the hash of the semantic config."""
-    blob = json.dumps({"v": SIGNATURE_VERSION, **semantic_config(cfg)}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return _digest(semantic_config(cfg))
+
+
+def settings_key(cfg: DictConfig | dict) -> str:
+    """The signature without the seed: the same for every seed of a cell, and different for a cell of
+    other settings that the tables' attributes do not name (a stand-in's architecture, a learning rate)."""
+    sem = semantic_config(cfg)
+    sem.pop("seed", None)
+    return _digest(sem)
 
 
 def label(cfg: DictConfig) -> str:

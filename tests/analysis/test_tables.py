@@ -347,3 +347,25 @@ def test_rows_with_a_run_without_outcomes_fall_back_to_the_bootstrap_over_seeds(
     key = (("GRPO+PIPO",), "Qwen3-4B-Base", "AVG")
     a, b = t.cells[key].values, t.cells[(("GRPO",), "Qwen3-4B-Base", "AVG")].values
     assert pipo_minus_base(t)[key] == bootstrap_diff(a, b)  # not a paired interval over seed 6 alone
+
+
+def test_a_run_of_another_testbed_is_not_the_cells_when_the_cells_own_run_is_there(tmp_path):
+    """Two done runs of Table 1's 8B GRPO cell at one seed: one of the current settings, one of an earlier
+    8B stand-in (3 layers). The table and the report take the current one, and the earlier one only while
+    it is the cell's only run (records of a version without the settings hash match by attributes)."""
+    from analysis.claims import Side
+    from analysis.report import side_runs
+    from pipo.config import to_container
+
+    cell = to_container(compose_cell(["model=qwen3_8b_base", "algorithm=grpo", "pipo=off", "task=math"]))
+    earlier = {**cell, "model": {**cell["model"], "tiny": {**cell["model"]["tiny"]}}}
+    earlier["model"]["tiny"]["arch"] = {**cell["model"]["tiny"]["arch"], "num_hidden_layers": 3}
+    e0 = evaluation(0, "math", counts())
+    write_record(tmp_path, "earlier", earlier, [e0, evaluation(100, "math", counts(toy_math500=400))])
+    key = (("GRPO",), "Qwen3-8B-Base", "MATH500")
+    assert build("table1", load_runs(tmp_path), "tiny", tmp_path / "a").table.cells[key].values == [80.0]
+    write_record(tmp_path, "current", cell, [e0, evaluation(100, "math", counts(toy_math500=100))])
+    runs = load_runs(tmp_path)
+    assert build("table1", runs, "tiny", tmp_path / "b").table.cells[key].values == [20.0]  # 100 of 500
+    found, _ = side_runs(Side("table1", ("GRPO",), "Qwen3-8B-Base", ("seed=42",)), runs.frame, "tiny")
+    assert [Path(p).name for p in found["path"]] == ["current"]
