@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from analysis.runs import load_metrics, method_name
+from analysis.runs import load_metrics
 from analysis.tables import Table, grid_cell_mask, pipo_minus_base
 from pipo.sweeps import Sweep, grid_cells
 
@@ -91,13 +91,12 @@ def dynamics(runs: pd.DataFrame, out_dir: Path, name: str = "fig2") -> list[Path
     for j, (algo, by_pipo) in enumerate(groups.items()):
         for pipo, members in by_pipo.items():
             for run in members[:1]:  # one seed per curve here; Figure 4 shows seeds
-                label = method_name(algo, pipo)
                 steps, avg = _eval_curve(run)
-                axes[0, j].plot(steps, avg, marker="o", ms=3, color=COLORS[pipo], label=label)
+                axes[0, j].plot(steps, avg, marker="o", ms=3, color=COLORS[pipo])
                 m = load_metrics(run.path)
                 for i, (key, _) in enumerate(panels[1:], start=1):
                     if key in m:
-                        axes[i, j].plot(m["step"], _smooth(m[key]), color=COLORS[pipo], label=label)
+                        axes[i, j].plot(m["step"], _smooth(m[key]), color=COLORS[pipo])
         axes[0, j].set_title(algo.upper())
         axes[-1, j].set_xlabel("step")
     for i, (_, ylabel) in enumerate(panels):
@@ -237,9 +236,9 @@ def diagnostics(runs: pd.DataFrame, out_dir: Path, name: str = "pipo_diagnostics
         if "pipo/J" not in m:
             continue
         ax = axes[i, 0]
-        ax.plot(m["step"], m["pipo/J"], color="black", lw=1, label="J")
+        ax.plot(m["step"], m["pipo/J"], color="black", lw=1)
         if "pipo/mu" in m:
-            ax.plot(m["step"], m["pipo/mu"], color=COLORS[True], lw=1, label="μ")
+            ax.plot(m["step"], m["pipo/mu"], color=COLORS[True], lw=1)
             ax.fill_between(
                 m["step"],
                 m["pipo/mu"] - m["pipo/sigma"],
@@ -289,7 +288,7 @@ def noise(table: Table, out_dir: Path, name: str = "noise") -> list[Path]:
                 continue
             points.sort()
             p = [x for x, _ in points]
-            ax.plot(p, [np.mean(v) for _, v in points], "o-", color=COLORS[pipo], label=method_name(algo, pipo))
+            ax.plot(p, [np.mean(v) for _, v in points], "o-", color=COLORS[pipo])
             ax.fill_between(
                 p, [min(v) for _, v in points], [max(v) for _, v in points], color=COLORS[pipo], alpha=0.2, lw=0
             )
