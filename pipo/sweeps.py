@@ -233,7 +233,7 @@ def _disk_total(cells: list[PlannedCell]) -> str:
     return f"; checkpoints up to {sum(disks):,.0f} GB of disk (backend.setup.max_ckpt_to_keep per cell)"
 
 
-BUILD_MINUTES = 3.0  # a tiny base model's build and warm-up on one core (2.2–3.3 min: BENCHMARKS.md)
+BUILD_MINUTES = 3.0  # a tiny base model's build and warm-up on one core: 1.5–2.2 min quiet, 3.3 loaded (BENCHMARKS.md)
 
 
 def cpu_minutes(cells: list[PlannedCell]) -> tuple[float, float, int]:
