@@ -193,7 +193,7 @@ def build_table(
                 for k in spec.rows
             )
             pipo_rows[row] = base
-        matched = done[grid_cell_mask(done, grid_cell)] if not done.empty else done
+        matched = done[cell_mask(done, cell, settings_key(grid_cell.cfg))] if not done.empty else done
         if matched.empty:
             missing.append(_describe(cell, runs))
             continue
